@@ -1,4 +1,5 @@
 /** Decisions and the shapes policies compile to. The YAML schema lives in `./schema.ts`. */
+import type { GatehouseErrorCode } from '../errors.js';
 
 export type Effect = 'allow' | 'deny' | 'review' | 'mask';
 
@@ -42,7 +43,7 @@ export interface Approvers {
 
 export type Decision =
   | { effect: 'allow'; rule: RuleRef; masks: MaskPlan }
-  | { effect: 'deny'; rule: RuleRef | 'default'; reason: string }
+  | { effect: 'deny'; rule: RuleRef | 'default'; reason: string; code?: GatehouseErrorCode }
   | { effect: 'review'; rule: RuleRef; approvers: Approvers; masks: MaskPlan; reason: string };
 
 /** A decision for a whole command plus, for SQL, one per statement (same order as `statements`). */
