@@ -1,0 +1,10 @@
+export type { Identity } from './types.js';
+export { identitySummary } from './types.js';
+export { identityFromClaims } from './claims.js';
+export { TokenVerifier, DEFAULT_ALGORITHMS } from './verifier.js';
+export type { IssuerConfig, TokenVerifierOptions, TokenVerifierStats } from './verifier.js';
+export { isSecureOrLoopback, parseIssuerUrl } from './issuer.js';
+export { RevocationSet } from './revocations.js';
+export type { RevocationSetOptions } from './revocations.js';
+export { DevIssuer } from './dev-issuer.js';
+export type { DevIssuerOptions, DevMintOptions } from './dev-issuer.js';
