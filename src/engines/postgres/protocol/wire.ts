@@ -9,8 +9,8 @@ import { GatehouseError } from '../../../core/errors.js';
  * peer (it names the violation, never message contents); the connection must be closed after it.
  */
 export class ProtocolError extends GatehouseError {
-  constructor(message: string, detail?: string) {
-    super('ERR_PROTOCOL', message, detail === undefined ? {} : { detail });
+  constructor(message: string, detail?: string, cause?: unknown) {
+    super('ERR_PROTOCOL', message, { ...(detail === undefined ? {} : { detail }), ...(cause === undefined ? {} : { cause }) });
   }
 }
 
@@ -276,7 +276,7 @@ export abstract class Framer<M> {
     try {
       this.run(chunk, out);
     } catch (e) {
-      this.failure = e instanceof ProtocolError ? e : new ProtocolError('malformed message', e instanceof Error ? e.message : String(e));
+      this.failure = e instanceof ProtocolError ? e : new ProtocolError('malformed message', e instanceof Error ? e.message : String(e), e);
       this.pieces = [];
       this.piecesLen = 0;
       throw this.failure;
