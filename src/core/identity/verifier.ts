@@ -185,6 +185,7 @@ export class TokenVerifier {
     this.#cache.clear();
   }
 
+  /** Counters since construction, for metrics and tests. */
   stats(): TokenVerifierStats {
     return {
       verifications: this.#verifications,
