@@ -27,15 +27,23 @@ export function md5PasswordResponse(user: string, password: string, salt: Uint8A
  * The bidirectional-text check is not implemented (such passwords are used normalized).
  */
 export function saslPrep(password: string): string {
-  // eslint-disable-next-line no-control-regex
   if (/^[\x00-\x7f]*$/.test(password)) return password;
-  const mapped = password
-    .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
-    .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '')
-    .normalize('NFKC');
-  if (/[\p{Cc}\p{Co}\p{Cs}\p{Cn}\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufff9-\ufffd]/u.test(mapped)) return password;
-  return mapped;
+  let mapped = '';
+  for (const ch of password) {
+    const cp = ch.codePointAt(0)!;
+    if (NON_ASCII_SPACE.has(cp) || (cp >= 0x2000 && cp <= 0x200b)) mapped += ' ';
+    else if (!MAPPED_TO_NOTHING.has(cp) && !(cp >= 0x180b && cp <= 0x180d) && !(cp >= 0xfe00 && cp <= 0xfe0f)) mapped += ch;
+  }
+  mapped = mapped.normalize('NFKC');
+  return PROHIBITED.test(mapped) ? password : mapped;
 }
+
+/** RFC 3454 C.1.2 (besides U+2000–U+200B). */
+const NON_ASCII_SPACE = new Set([0xa0, 0x1680, 0x202f, 0x205f, 0x3000]);
+/** RFC 3454 B.1 (besides the ranges tested inline). */
+const MAPPED_TO_NOTHING = new Set([0xad, 0x34f, 0x1806, 0x200c, 0x200d, 0x2060, 0xfeff]);
+/** Controls, private use, surrogates, unassigned, spaces and the C.8/C.9 format characters. */
+const PROHIBITED = /[\p{Cc}\p{Co}\p{Cs}\p{Cn}\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufff9-\ufffd]/u;
 
 const MAX_ITERATIONS = 10_000_000;
 const saltedCache = new Map<string, Buffer>();
