@@ -137,7 +137,8 @@ async function exercise(c: WireClient): Promise<void> {
   const err = await c.untilReady();
   assert.ok(err[0]!.name === 'ErrorResponse');
   assert.equal(err[0]!.code, '42P01');
-  assert.ok(err.at(-1)!.name === 'ReadyForQuery' && err.at(-1)!.status === 'I');
+  const last = err.at(-1)!;
+  assert.ok(last.name === 'ReadyForQuery' && last.status === 'I');
 
   c.write(frontend.terminate());
   c.stream.end();
