@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
 import { policySchema, toPolicyDefinitions } from '../core/policy/schema.js';
-import { describeValue, IssueCollector, YamlSource } from '../core/yaml-source.js';
-import type { KeyPath } from '../core/yaml-source.js';
+import { describeValue, formatKeyPath, IssueCollector, YamlSource } from '../core/yaml-source.js';
+import type { KeyPath, SourceIssue } from '../core/yaml-source.js';
 import type { Connection } from '../core/sessions/types.js';
 import { rawConfigSchema } from './schema.js';
 import type { ConnectionConfig, GatehouseConfig, IssuerConfigEntry, PolicySourceList, RawConfig, RawIssuer, StoreConfig } from './schema.js';
@@ -46,8 +46,10 @@ export function parseConfig(text: string, file: string, env: Env = process.env, 
     issues.throwIfAny('ERR_CONFIG');
     throw new GatehouseError('ERR_CONFIG', `${file}: cannot parse`);
   }
+  const envFailed: string[] = [];
   src.mapStrings((value, path) => {
     const r = substituteEnv(value, env);
+    if (r.missing.length > 0 || r.invalid.length > 0) envFailed.push(formatKeyPath(path));
     for (const name of r.missing) issues.add(src.issue(path, `environment variable ${name} is not set (write \${${name}:-default} for a default)`));
     for (const bad of r.invalid) issues.add(src.issue(path, `invalid variable reference ${JSON.stringify(bad)} (use \${NAME} or \${NAME:-default})`));
     return r.value;
@@ -59,8 +61,11 @@ export function parseConfig(text: string, file: string, env: Env = process.env, 
     issues.throwIfAny('ERR_CONFIG');
   }
   const result = rawConfigSchema.safeParse(value);
-  if (!result.success) issues.add(...src.zodIssues(result.error, value));
-  const policies = configPolicies((value as Record<string, unknown>).policies, src, issues);
+  const schemaIssues = new IssueCollector();
+  if (!result.success) schemaIssues.add(...src.zodIssues(result.error, value));
+  const policies = configPolicies((value as Record<string, unknown>).policies, src, schemaIssues);
+  const underFailedEnv = (i: SourceIssue): boolean => envFailed.some((p) => i.path === p || i.path.startsWith(`${p}.`) || i.path.startsWith(`${p}[`));
+  issues.add(...schemaIssues.issues.filter((i) => !underFailedEnv(i)));
   crossCheck(value as Record<string, unknown>, src, issues);
   issues.throwIfAny('ERR_CONFIG');
   if (!result.success) throw new GatehouseError('ERR_CONFIG', `${file}: invalid configuration`);

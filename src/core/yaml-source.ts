@@ -140,7 +140,7 @@ export class YamlSource {
     const out: SourceIssue[] = [];
     const add = (issues: readonly ZodIssue[], base: KeyPath): void => {
       for (const issue of issues) {
-        const rel = [...base, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
+        const rel = scalarListPath(value, [...base, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))]);
         const path = [...prefix, ...rel];
         if (issue.code === 'unrecognized_keys') {
           for (const key of issue.keys) out.push(this.issue([...path, key], 'unknown key'));
@@ -175,6 +175,18 @@ function closestBranch(branches: readonly (readonly ZodIssue[])[]): readonly Zod
     }
   }
   return best;
+}
+
+/** Drops an index into a value that is not a list (a scalar a schema accepted as a one-item list). */
+function scalarListPath(root: unknown, path: (string | number)[]): (string | number)[] {
+  let v = root;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i] as string | number;
+    if (typeof seg === 'number' && !Array.isArray(v)) return [...path.slice(0, i), ...path.slice(i + 1)];
+    if (v === null || typeof v !== 'object') return path;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return path;
 }
 
 function valueAt(root: unknown, path: KeyPath): unknown {
