@@ -626,14 +626,14 @@ class Window {
     this.local(ms);
     const day = this.cacheDay;
     const m = this.cacheMin;
-    const dayOk = (d: number): boolean => (this.days & (1 << d)) !== 0;
-    if (this.ranges.length === 0) return dayOk(day);
+    const days = this.days;
+    if (this.ranges.length === 0) return (days & (1 << day)) !== 0;
     for (const [s, e] of this.ranges) {
       if (s < e) {
-        if (m >= s && m < e && dayOk(day)) return true;
+        if (m >= s && m < e && (days & (1 << day)) !== 0) return true;
       } else {
-        if (m >= s && dayOk(day)) return true;
-        if (m < e && dayOk((day + 6) % 7)) return true;
+        if (m >= s && (days & (1 << day)) !== 0) return true;
+        if (m < e && (days & (1 << ((day + 6) % 7))) !== 0) return true;
       }
     }
     return false;
