@@ -474,3 +474,18 @@ test('malformed backend input throws ProtocolError', () => {
   for (const [bytes, pattern] of cases) throwsProtocol(() => new BackendParser().push(bytes), pattern);
   throwsProtocol(() => new BackendParser({ maxMessageBytes: 100 }).push(Buffer.from([0x44, 0x10, 0, 0, 0])), /too large/);
 });
+
+test('serializers refuse NUL inside string fields; error texts drop it', () => {
+  assert.throws(() => frontend.query('select 1\0; drop table x'), RangeError);
+  assert.throws(() => frontend.startupMessage({ user: 'a\0b' }), RangeError);
+  const [m] = new BackendParser().push(backend.errorResponse({ severity: 'ERROR', code: '42501', message: 'table "a\0b" denied', detail: 'x\0' }));
+  assert.ok(m?.name === 'ErrorResponse');
+  assert.equal(m.message, 'table "ab" denied');
+  assert.equal(m.fields.D, 'x');
+});
+
+test('parser options are validated', () => {
+  assert.throws(() => new FrontendParser({ maxMessageBytes: 2 }), RangeError);
+  assert.throws(() => new FrontendParser({ maxMessageBytes: 2 ** 31 }), RangeError);
+  assert.throws(() => new BackendParser({ maxMessageBytes: 1.5 }), RangeError);
+});

@@ -502,13 +502,20 @@ const NOTICE_FIELDS: readonly [keyof NoticeInit, string][] = [
   ['routine', 'R'],
 ];
 
+/** Error texts may quote user input: a NUL would cut the field short, so it is dropped. */
+function text(v: string | number): string {
+  const s = String(v);
+  return s.includes('\0') ? s.replaceAll('\0', '') : s;
+}
+
 function notice(type: number, init: NoticeInit): Buffer {
   const w = new Writer(type, 64 + init.message.length);
-  w.byte(0x53).cstring(init.severity).byte(0x56).cstring(init.severity).byte(0x43).cstring(init.code).byte(0x4d).cstring(init.message);
+  const severity = text(init.severity);
+  w.byte(0x53).cstring(severity).byte(0x56).cstring(severity).byte(0x43).cstring(text(init.code)).byte(0x4d).cstring(text(init.message));
   for (const [key, code] of NOTICE_FIELDS) {
     const v = init[key];
     if (v === undefined || v === '') continue;
-    w.byte(code.charCodeAt(0)).cstring(String(v));
+    w.byte(code.charCodeAt(0)).cstring(text(v));
   }
   return w.byte(0).finish();
 }
@@ -543,7 +550,8 @@ export interface FieldInit {
 /**
  * Backend message serializers. Each returns a new buffer except the constant messages (no body, or a
  * fixed one such as `authenticationOk` and `readyForQuery`), which return shared buffers the caller
- * must not modify.
+ * must not modify. String fields must not contain NUL (RangeError), except in `errorResponse` and
+ * `noticeResponse`, which drop it.
  */
 export const backend = {
   authenticationOk: constant(authMessage(0)),

@@ -394,7 +394,7 @@ function toBytes(v: Uint8Array | string): Uint8Array {
 /**
  * Frontend message serializers. Each returns a new buffer except the constant no-body messages
  * (`sync`, `flush`, `terminate`, `copyDone`, `sslRequest`, `gssencRequest`), which return shared
- * buffers the caller must not modify.
+ * buffers the caller must not modify. String fields must not contain NUL (RangeError).
  */
 export const frontend = {
   startupMessage(params: Readonly<Record<string, string>>, minorVersion = 0): Buffer {

@@ -172,7 +172,9 @@ export class Writer {
     return this;
   }
 
+  /** A NUL-terminated UTF-8 string; a NUL inside `s` would end it early, so it is refused. */
   cstring(s: string): this {
+    if (s.includes('\0')) throw new RangeError('string field contains a NUL character');
     const n = Buffer.byteLength(s, 'utf8');
     this.ensure(n + 1);
     this.buf.write(s, this.pos, n, 'utf8');
