@@ -109,7 +109,7 @@ export function loadSigningKey(k: Ed25519PrivateKeyInput): KeyObject {
 export function loadVerifyKey(k: Ed25519PublicKeyInput): KeyObject {
   let key: KeyObject;
   try {
-    key = isKeyObject(k) ? createPublicKey(k) : typeof k === 'string' ? createPublicKey(k) : createPublicKey({ key: k, format: 'jwk' });
+    key = isKeyObject(k) ? (k.type === 'public' ? k : createPublicKey(k)) : typeof k === 'string' ? createPublicKey(k) : createPublicKey({ key: k, format: 'jwk' });
   } catch (e) {
     throw new GatehouseError('ERR_CONFIG', 'audit verification key cannot be read', { detail: e instanceof Error ? e.message : String(e) });
   }
