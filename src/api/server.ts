@@ -71,7 +71,7 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
   if (opts.devIssuer) {
     const dev = opts.devIssuer;
     app.get(`${dev.prefix}/.well-known/openid-configuration`, async () => dev.discoveryDocument());
-    app.get(`${dev.prefix}/jwks`, async () => dev.jwks());
+    app.get(`${dev.prefix}/.well-known/jwks.json`, async () => dev.jwks());
   }
 
   for (const plugin of opts.plugins ?? []) await plugin(app);

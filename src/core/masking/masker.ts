@@ -137,7 +137,7 @@ class PlanMasker implements Masker {
     this.#scanner = new Scanner(order.filter((d) => this.#how.has(d)));
     this.#logScanner = custom.length === 0 ? (sharedLogScanner ??= new Scanner(defaultDetectors())) : new Scanner([...defaultDetectors(), ...custom]);
     this.active = this.#columnRules.length > 0 || this.#pathRules.length > 0 || this.#how.size > 0;
-    this.#detectValue = (value) => this.#maskDetected(value, true);
+    this.#detectValue = Object.assign((value: string) => this.#maskDetected(value, true), { kind: 'detect' as const });
   }
 
   forColumns(columns: readonly ColumnRef[]): (ValueMasker | undefined)[] {
@@ -161,10 +161,13 @@ class PlanMasker implements Masker {
     if (how !== undefined) {
       const { strategy, keep } = how;
       const hash = this.#hash;
-      return (value) => {
-        this.#checkSize(value);
-        return applyStrategy(strategy, value, { keep, hash });
-      };
+      return Object.assign(
+        (value: string) => {
+          this.#checkSize(value);
+          return applyStrategy(strategy, value, { keep, hash });
+        },
+        { kind: 'column' as const },
+      );
     }
     return this.#scanner.detectors.length > 0 ? this.#detectValue : undefined;
   }

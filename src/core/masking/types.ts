@@ -12,7 +12,14 @@ export interface ColumnRef {
  * send SQL NULL. Throws `GatehouseError('ERR_MASKING_FAILED')` when the value cannot be inspected
  * (over the size limit, undecodable) — the engine then refuses the result: fail closed.
  */
-export type ValueMasker = (value: string) => string | null;
+export type ValueMasker = ((value: string) => string | null) & {
+  /**
+   * `column`: a column rule replaces every value whatever it holds; `detect`: only detected spans
+   * are replaced, so a value the detectors find nothing in passes unchanged. Engines that cannot
+   * rewrite a value (binary formats) use this to decide between passing and refusing it.
+   */
+  readonly kind: 'column' | 'detect';
+};
 
 export interface Masker {
   /** False when nothing the agent receives needs inspecting: engines then stream results untouched. */

@@ -52,6 +52,7 @@ const FLUSH_BATCH = 500;
  */
 export class SessionManager {
   readonly #o: SessionManagerOptions;
+  #reviews: ReviewGate | undefined;
   readonly #live = new Map<string, LiveSession>();
   readonly #pending: RecordingEvent[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
@@ -60,6 +61,7 @@ export class SessionManager {
 
   constructor(opts: SessionManagerOptions) {
     this.#o = opts;
+    this.#reviews = opts.reviews;
     const ev = opts.store.events;
     this.#unsubscribe.push(
       ev.subscribe('revocation', () => this.recheckRevocations()),
@@ -122,6 +124,11 @@ export class SessionManager {
     return session;
   }
 
+  /** Installs the review service (built after the manager, since it needs the live sessions). */
+  setReviewGate(gate: ReviewGate): void {
+    this.#reviews = gate;
+  }
+
   /** Live sessions on this instance. */
   live(): SessionContext[] {
     return [...this.#live.values()];
@@ -178,11 +185,11 @@ export class SessionManager {
   /** @internal */
   async _review(s: LiveSession, cmd: Command, d: CommandDecision, notify: (msg: string) => void, signal: AbortSignal): Promise<CommandDecision> {
     if (d.effect !== 'review') return d;
-    if (!this.#o.reviews) {
+    if (!this.#reviews) {
       const rule = `${d.rule.policy}#${d.rule.index}`;
       return { effect: 'deny', rule: d.rule, reason: `this command needs approval (rule ${rule}${d.reason ? `: ${d.reason}` : ''}) and no review service is configured`, code: 'ERR_REVIEW_REQUIRED' };
     }
-    return this.#o.reviews.hold(s, cmd, d, notify, signal);
+    return this.#reviews.hold(s, cmd, d, notify, signal);
   }
 
   /** @internal */
