@@ -20,7 +20,11 @@ import { createMasker, type CustomDetector, type CustomValidatorName, type Maske
 import { Metrics } from './core/metrics.js';
 import { loadPolicies, PolicyEngine } from './core/policy/index.js';
 import type { MaskPlan } from './core/policy/types.js';
-import { SessionManager, type ReviewGate } from './core/sessions/manager.js';
+import { SessionManager } from './core/sessions/manager.js';
+import { GrantService } from './core/approvals/grants.js';
+import { ReviewService } from './core/approvals/reviews.js';
+import { WebhookNotifier } from './core/approvals/webhooks.js';
+import { registerApi } from './api/routes.js';
 import type { Connection } from './core/sessions/types.js';
 import { ENGINES } from './engines/index.js';
 import type { Engine, EngineContext, EngineFactory, EngineListener, EngineProtocol } from './engines/types.js';
@@ -43,8 +47,6 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Engines by protocol (default: every engine Gatehouse ships); a listener runs when `listen.<protocol>` is set. */
   engines?: Partial<Record<EngineProtocol, EngineFactory>>;
-  /** Review holds (the approvals module); without it, `review` decisions are refused. */
-  reviews?: (parts: GatewayParts) => ReviewGate;
   /** Extra HTTP routes (approvals API, console). */
   httpPlugins?: ((parts: GatewayParts) => (app: FastifyInstance) => void | Promise<void>)[];
   /** Clock for sessions (tests). */
@@ -65,6 +67,9 @@ export interface GatewayParts {
   apiVerifier: { verify(token: string): Promise<Identity> };
   policy: () => PolicyEngine;
   sessions: SessionManager;
+  reviews: ReviewService;
+  grants: GrantService;
+  notifier: WebhookNotifier;
   connections: ReadonlyMap<string, Connection>;
   instanceId: string;
   dataDir: string;
@@ -235,6 +240,9 @@ export class Gateway {
         apiVerifier: verifierProxy,
         policy: policyNow,
         sessions: undefined as unknown as SessionManager,
+        reviews: undefined as unknown as ReviewService,
+        grants: undefined as unknown as GrantService,
+        notifier: undefined as unknown as WebhookNotifier,
         connections,
         instanceId,
         dataDir,
@@ -256,6 +264,28 @@ export class Gateway {
       parts.sessions = sessions;
       cleanup.push(() => sessions.close());
 
+      const notifier = new WebhookNotifier({ webhooks: config.notifications.webhooks, logger: logger.child({ component: 'webhooks' }) });
+      const link = (kind: 'reviews' | 'grants') => (id: string): string | undefined => (config.publicUrl ? `${config.publicUrl.replace(/\/$/, '')}/#/${kind}/${id}` : undefined);
+      const reviews = new ReviewService({
+        store,
+        audit,
+        logger: logger.child({ component: 'reviews' }),
+        notify: (e) => notifier.notify(e),
+        holdTimeoutMs: config.review.holdTimeoutMs,
+        validForMs: config.review.validForMs,
+        link: link('reviews'),
+      });
+      const grants = new GrantService({ store, audit, notify: (e) => notifier.notify(e), connection: (n) => connections.get(n), defaultMaxMs: config.grants.maxDurationMs, link: link('grants') });
+      sessions.setReviewGate(reviews);
+      Object.assign(parts, { reviews, grants, notifier });
+      cleanup.push(async () => {
+        reviews.close();
+        grants.close();
+        await notifier.flush();
+        notifier.close();
+      });
+      await grants.expireDue();
+
       let http: FastifyInstance | undefined;
       let httpAddress: { host: string; port: number } | undefined;
       if (httpAddr) {
@@ -266,7 +296,7 @@ export class Gateway {
           verifier: verifierProxy,
           roles: config.roles,
           ...(devRoutes ? { devIssuer: devRoutes } : {}),
-          plugins: (opts.httpPlugins ?? []).map((p) => p(parts)),
+          plugins: [(app) => registerApi(app, { store, verifier: verifierProxy, roles: config.roles, reviews, grants, sessions }), ...(opts.httpPlugins ?? []).map((p) => p(parts))],
         });
         cleanup.push(() => http!.close());
         await http.listen({ host: httpAddr.host, port: httpAddr.port });
@@ -290,7 +320,6 @@ export class Gateway {
       for (const i of config.approverIssuers) if (!apiIssuers.some((x) => x.issuer === i.issuer)) apiIssuers.push(issuerConfig(i));
       if (apiIssuers.length > 0) apiVerifier = apiIssuers.length === agentIssuers.length && agentVerifier ? agentVerifier : new TokenVerifier({ issuers: apiIssuers, clockToleranceSec: config.identity.clockToleranceMs / 1000, isRevoked });
 
-      if (opts.reviews) sessions.setReviewGate(opts.reviews(parts));
 
       let tls: SecureContext | undefined;
       if (config.tls) {
@@ -346,6 +375,10 @@ export class Gateway {
     await Promise.all(this.#listeners.map((l) => l.close().catch((e: unknown) => logger.error({ err: e, protocol: l.protocol }, 'listener close failed'))));
     await sessions.close();
     await this.#http?.close();
+    this.parts.reviews.close();
+    this.parts.grants.close();
+    await this.parts.notifier.flush();
+    this.parts.notifier.close();
     audit.record({ ts: Date.now(), type: 'gateway.stop', actor: 'system', data: { instance: this.parts.instanceId } });
     await audit.flush();
     await store.close();

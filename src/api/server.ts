@@ -1,4 +1,4 @@
-import { fastify } from 'fastify';
+import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -33,7 +33,7 @@ export interface HttpServerOptions {
  * from the config's role map) and, in demo mode, the development token issuer's discovery + JWKS.
  */
 export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
-  const app = fastify({ loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+  const app = fastify({ loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 });
 
   app.setErrorHandler((err, req, reply) => {
     if (isGatehouseError(err)) {

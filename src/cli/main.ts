@@ -16,6 +16,7 @@ import { formatExplanation, loadPolicies, PolicyEngine } from '../core/policy/in
 import { classifyPostgres, initClassifier } from '../engines/postgres/classify.js';
 import { customDetectors, dataDirOf, Gateway, type DevIssuerInfo } from '../gateway.js';
 import { openStore } from '../store/index.js';
+import { registerApiCommands } from './api-commands.js';
 import { startDemo } from './demo.js';
 
 const program = new Command();
@@ -205,6 +206,8 @@ audit
       await store.close();
     }
   });
+
+registerApiCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`gatehouse: ${isGatehouseError(e) ? e.message : e instanceof Error ? e.message : String(e)}\n`);

@@ -268,6 +268,11 @@ function toConfig(
     sessions: { idleTimeoutMs: raw.sessions.idle_timeout, maxDurationMs: raw.sessions.max_duration },
     log: { level: raw.log.level, ...opt('file', raw.log.file === undefined ? undefined : path(raw.log.file)) },
     recording: { enabled: raw.recording.enabled },
+    notifications: {
+      webhooks: raw.notifications.webhooks.map((w) => ({ url: w.url, ...opt('secret', w.secret), format: w.format, events: w.events })),
+    },
+    grants: { maxDurationMs: raw.grants.max_duration },
+    ...opt('publicUrl', raw.public_url),
   };
 }
 

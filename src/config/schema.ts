@@ -172,6 +172,26 @@ export interface RecordingConfig {
   enabled: boolean;
 }
 
+/** One outgoing webhook (`notifications.webhooks[]`). */
+export interface WebhookConfig {
+  url: string;
+  /** HMAC-SHA256 key for the `X-Gatehouse-Signature` header. Never logged. */
+  secret?: string;
+  /** `generic`: Gatehouse's JSON event; `slack`: a Slack-compatible message with the approve link. */
+  format: 'generic' | 'slack';
+  /** Event types to send (`review.created`, `review.approved`, …); empty = all. */
+  events: string[];
+}
+
+export interface NotificationsConfig {
+  webhooks: WebhookConfig[];
+}
+
+export interface GrantsConfig {
+  /** Longest grant for connections without their own `max_grant`. */
+  maxDurationMs: number;
+}
+
 /**
  * Policy sources as the configuration gives them: file globs (relative to {@link GatehouseConfig.baseDir})
  * and inline policies. Pass to `loadPolicies(config.policies, config.baseDir)`.
@@ -200,6 +220,10 @@ export interface GatehouseConfig {
   sessions: SessionsConfig;
   log: LogConfig;
   recording: RecordingConfig;
+  notifications: NotificationsConfig;
+  grants: GrantsConfig;
+  /** The URL approvers reach this gateway's console at (links in notifications). */
+  publicUrl?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -428,5 +452,21 @@ export const rawConfigSchema = z.strictObject({
     .default({ idle_timeout: 1_800_000, max_duration: 43_200_000 }),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info'), file: nonEmpty.optional() }).default({ level: 'info' }),
   recording: z.strictObject({ enabled: bool.default(true) }).default({ enabled: true }),
+  notifications: z
+    .strictObject({
+      webhooks: z
+        .array(
+          z.strictObject({
+            url: urlCheck(['https'], true),
+            secret: nonEmpty.optional(),
+            format: z.enum(['generic', 'slack']).default('generic'),
+            events: list(nonEmpty).default([]),
+          }),
+        )
+        .default([]),
+    })
+    .default({ webhooks: [] }),
+  grants: z.strictObject({ max_duration: duration.default(28_800_000) }).default({ max_duration: 28_800_000 }),
+  public_url: urlCheck(['https'], true).optional(),
 });
 export type RawConfig = z.output<typeof rawConfigSchema>;

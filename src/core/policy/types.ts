@@ -47,4 +47,8 @@ export type Decision =
   | { effect: 'review'; rule: RuleRef; approvers: Approvers; masks: MaskPlan; reason: string };
 
 /** A decision for a whole command plus, for SQL, one per statement (same order as `statements`). */
-export type CommandDecision = Decision & { statements?: Decision[] };
+export type CommandDecision = Decision & {
+  statements?: Decision[];
+  /** Set when a review decided it (the approved review's id). */
+  reviewId?: string;
+};

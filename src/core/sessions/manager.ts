@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from '../command.js';
 import { commandText } from '../command.js';
+import { BUILTIN_REASON_RULE, sqlJustification } from '../approvals/justification.js';
 import { GatehouseError } from '../errors.js';
 import type { Identity } from '../identity/types.js';
 import type { Logger } from '../log.js';
@@ -58,6 +59,7 @@ export class SessionManager {
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #listeners = new Set<(e: { id: string; state: 'started' | 'ended'; reason?: string }) => void>();
 
   constructor(opts: SessionManagerOptions) {
     this.#o = opts;
@@ -117,11 +119,28 @@ export class SessionManager {
     };
     await this.#o.store.createSession(record);
     const deadlines = [identity.expiresAt, grant?.endsAt, this.#o.maxDurationMs === undefined ? undefined : now + this.#o.maxDurationMs].filter((d): d is number => d !== undefined);
-    const session = new LiveSession(this, record, identity, connection, this.#o.masker(policy.maskPlan(identity, connection.name, new Date(now))), Math.min(...deadlines), identity.expiresAt);
+    const session = new LiveSession(this, record, identity, connection, protocol, this.#o.masker(policy.maskPlan(identity, connection.name, new Date(now))), Math.min(...deadlines), identity.expiresAt);
     this.#live.set(record.id, session);
     this.#o.audit.record({ ts: now, type: 'session.start', sessionId: record.id, actor: identity.subject, connection: connection.name, data: { protocol, client_id: identity.clientId ?? null, groups: identity.groups, remote: params.remoteAddr ?? null, grant: grant?.id ?? null } });
     this.#o.logger.info({ session: record.id, protocol, connection: connection.name, sub: identity.subject }, 'session opened');
+    this.#emit({ id: record.id, state: 'started' });
     return session;
+  }
+
+  /** Calls `f` when a session on this instance starts or ends; returns an unsubscribe function. */
+  onChange(f: (e: { id: string; state: 'started' | 'ended'; reason?: string }) => void): () => void {
+    this.#listeners.add(f);
+    return () => this.#listeners.delete(f);
+  }
+
+  #emit(e: { id: string; state: 'started' | 'ended'; reason?: string }): void {
+    for (const f of this.#listeners) {
+      try {
+        f(e);
+      } catch (err) {
+        this.#o.logger.error({ err }, 'session listener failed');
+      }
+    }
   }
 
   /** Installs the review service (built after the manager, since it needs the live sessions). */
@@ -179,6 +198,13 @@ export class SessionManager {
       s.end('access has been revoked');
       return { effect: 'deny', rule: 'default', reason: 'access has been revoked', code: 'ERR_TOKEN_REVOKED' };
     }
+    if (cmd.kind === 'sql') {
+      const reason = sqlJustification(cmd);
+      if (reason !== undefined) {
+        s.justification = reason;
+        return { effect: 'allow', rule: BUILTIN_REASON_RULE, masks: [] };
+      }
+    }
     return this.#o.policy().decide(s.identity, s.connection.name, cmd, new Date(this.#now()));
   }
 
@@ -211,6 +237,7 @@ export class SessionManager {
     const now = this.#now();
     this.#o.audit.record({ ts: now, type: 'session.end', sessionId: s.id, actor: s.identity.subject, connection: s.connection.name, data: { reason } });
     this.#o.logger.info({ session: s.id, reason }, 'session ended');
+    this.#emit({ id: s.id, state: 'ended', reason });
     try {
       await this.#o.store.endSession(s.id, now, reason);
     } catch (e) {
@@ -233,7 +260,7 @@ function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
         effect: d.effect,
         rule: d.rule === 'default' ? 'default' : `${d.rule.policy}#${d.rule.index}`,
         ...(d.effect === 'deny' ? { reason: d.reason } : {}),
-        ...(event.reviewId ? { review: event.reviewId } : {}),
+        ...((event.reviewId ?? d.reviewId) ? { review: event.reviewId ?? d.reviewId } : {}),
       };
     }
     case 'params':
@@ -267,6 +294,7 @@ class LiveSession implements SessionContext {
   readonly startedAt: number;
   readonly grantId: string | undefined;
   seq = 0;
+  justification: string | undefined;
   readonly #manager: SessionManager;
   readonly #abort = new AbortController();
   readonly #timer: NodeJS.Timeout | undefined;
@@ -277,6 +305,7 @@ class LiveSession implements SessionContext {
     record: SessionRecord,
     readonly identity: Identity,
     readonly connection: Connection,
+    readonly protocol: SessionProtocol,
     readonly masker: Masker,
     deadline: number,
     tokenExpiry: number,

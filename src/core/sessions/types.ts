@@ -27,6 +27,12 @@ export interface SessionContext {
   readonly id: string;
   readonly identity: Identity;
   readonly connection: Connection;
+  readonly protocol: 'postgres' | 'mysql' | 'kubernetes' | 'ssh' | 'mcp' | 'http';
+  /**
+   * The agent's justification for commands that need review (SQL `SET gatehouse.reason = '…'`,
+   * Kubernetes header `X-Gatehouse-Reason`, SSH `GATEHOUSE_REASON`). Engines set it; reviews show it.
+   */
+  justification: string | undefined;
   /** Policy + grants + revocations for one command. Never throws for a denial: returns `deny`. */
   authorize(cmd: Command): Promise<CommandDecision>;
   /**
