@@ -338,6 +338,8 @@ export class Gateway {
         ...(tls ? { tls } : {}),
         idleTimeoutMs: config.sessions.idleTimeoutMs,
         instanceId,
+        dataDir,
+        config,
       };
       const listeners: EngineListener[] = [];
       for (const protocol of ['postgres', 'mysql', 'ssh', 'kubernetes'] as const) {

@@ -19,6 +19,7 @@ export type {
   NotificationsConfig,
   GrantsConfig,
   WebhookConfig,
+  SshServerConfig,
   PolicySourceList,
   RecordingConfig,
   ReviewConfig,

@@ -272,6 +272,7 @@ function toConfig(
       webhooks: raw.notifications.webhooks.map((w) => ({ url: w.url, ...opt('secret', w.secret), format: w.format, events: w.events })),
     },
     grants: { maxDurationMs: raw.grants.max_duration },
+    ssh: { ...opt('hostKey', raw.ssh.host_key === undefined ? undefined : path(raw.ssh.host_key)), allowEnv: raw.ssh.allow_env },
     ...opt('publicUrl', raw.public_url),
   };
 }

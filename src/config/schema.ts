@@ -187,6 +187,14 @@ export interface NotificationsConfig {
   webhooks: WebhookConfig[];
 }
 
+/** The SSH listener's own settings (`ssh:`). */
+export interface SshServerConfig {
+  /** Host key of the gateway (PEM/OpenSSH private key, absolute path); generated there on first start if missing. Default `<data dir>/ssh_host_ed25519_key`. */
+  hostKey?: string;
+  /** Environment variables an agent may pass to the target (`env` requests); all others are dropped. */
+  allowEnv: string[];
+}
+
 export interface GrantsConfig {
   /** Longest grant for connections without their own `max_grant`. */
   maxDurationMs: number;
@@ -222,6 +230,7 @@ export interface GatehouseConfig {
   recording: RecordingConfig;
   notifications: NotificationsConfig;
   grants: GrantsConfig;
+  ssh: SshServerConfig;
   /** The URL approvers reach this gateway's console at (links in notifications). */
   publicUrl?: string;
 }
@@ -467,6 +476,9 @@ export const rawConfigSchema = z.strictObject({
     })
     .default({ webhooks: [] }),
   grants: z.strictObject({ max_duration: duration.default(28_800_000) }).default({ max_duration: 28_800_000 }),
+  ssh: z
+    .strictObject({ host_key: nonEmpty.optional(), allow_env: list(nonEmpty).default(['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'GATEHOUSE_REASON']) })
+    .default({ allow_env: ['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'GATEHOUSE_REASON'] }),
   public_url: urlCheck(['https'], true).optional(),
 });
 export type RawConfig = z.output<typeof rawConfigSchema>;

@@ -5,6 +5,7 @@
  * arrives in an {@link EngineContext}.
  */
 import type { SecureContext } from 'node:tls';
+import type { GatehouseConfig } from '../config/schema.js';
 import type { Identity } from '../core/identity/types.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -27,8 +28,11 @@ export interface EngineContext {
   tls?: SecureContext;
   /** `sessions.idle_timeout`, ms (a connection's `idle_timeout` overrides it). */
   idleTimeoutMs: number;
-  /** Shared state for this engine (caches, connection pools) lives as long as the listener. */
   instanceId: string;
+  /** Where the gateway keeps local files (generated host keys). */
+  dataDir: string;
+  /** The whole configuration (engine-specific sections such as `ssh:`). */
+  config: GatehouseConfig;
 }
 
 /** A running listener. */
