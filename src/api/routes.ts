@@ -12,7 +12,7 @@
  * | `POST /api/grants/:id/approve`, `/deny` `{reason}` | approver |
  * | `DELETE /api/grants/:id` | approver, admin, or the grant's own subject |
  * | `GET /api/sessions?live=true&subject=&connection=&protocol=` | auditor |
- * | `GET /api/sessions/:id`, `/recording` | auditor |
+ * | `GET /api/sessions/:id`, `/recording`, `/asciicast` (terminal sessions, asciicast v2) | auditor |
  * | `POST /api/sessions/:id/kill` `{reason}` | admin |
  * | `GET /api/revocations`, `POST /api/revocations` `{subject|client_id|token_id, reason}`, `DELETE /api/revocations/:id` | admin |
  * | `GET /api/audit?after=&limit=&type=&session=`, `GET /api/audit/verify` | auditor |
@@ -25,6 +25,7 @@ import { verifyAudit } from '../core/audit/verify.js';
 import type { GrantService } from '../core/approvals/grants.js';
 import type { ReviewService } from '../core/approvals/reviews.js';
 import { GatehouseError } from '../core/errors.js';
+import { isTerminalRecording, toAsciicast } from '../core/recording/asciicast.js';
 import type { Identity } from '../core/identity/types.js';
 import type { SessionManager } from '../core/sessions/manager.js';
 import type { GrantRecord, ReviewRecord, SessionRecord, Store, StoreTopic } from '../store/store.js';
@@ -210,6 +211,14 @@ export function registerApi(app: FastifyInstance, o: ApiOptions): void {
     if (!(await o.store.getSession(id))) throw new GatehouseError('ERR_NOT_FOUND', 'no such session');
     const events = await o.store.readRecording(id, q.after ? Number(q.after) : 0, limitOf(q, 10_000));
     return events.map((e) => ({ seq: e.seq, t: e.t, type: e.type, data: e.data }));
+  });
+  app.get('/api/sessions/:id/asciicast', { preHandler: auth(['auditor']) }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const s = await o.store.getSession(id);
+    if (!s) throw new GatehouseError('ERR_NOT_FOUND', 'no such session');
+    const events = await o.store.readRecording(id, 0, 1_000_000);
+    if (!isTerminalRecording(events)) throw new GatehouseError('ERR_NOT_FOUND', 'this session has no terminal recording');
+    return reply.type('application/x-asciicast').send(toAsciicast(s, events));
   });
   app.post('/api/sessions/:id/kill', { preHandler: auth(['admin']) }, async (req) => {
     const id = (req.params as { id: string }).id;
