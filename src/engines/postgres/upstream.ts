@@ -145,15 +145,19 @@ function connectTcp(host: string, port: number, signal: AbortSignal): Promise<So
   return new Promise((resolve, reject) => {
     const s = netConnect({ host, port, noDelay: true });
     const fail = (e: Error): void => {
+      signal.removeEventListener('abort', onAbort);
       s.destroy();
       reject(upstreamError(`connect ${host}:${port}: ${e.message}`, e));
     };
+    // Removed once connected: the start-up deadline must not destroy a live session's socket.
+    const onAbort = (): void => fail(new Error('timed out'));
     s.once('connect', () => {
       s.off('error', fail);
+      signal.removeEventListener('abort', onAbort);
       resolve(s);
     });
     s.once('error', fail);
-    signal.addEventListener('abort', () => fail(new Error('timed out')), { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -167,22 +171,30 @@ export const PASSTHROUGH_PARAMS = new Set(['application_name', 'client_encoding'
 export async function connectUpstream(target: UpstreamTarget, clientParams: Readonly<Record<string, string>>): Promise<Upstream> {
   const signal = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
   let socket: Socket | TLSSocket = await connectTcp(target.host, target.port, signal);
+  // One deadline for the whole start-up (one listener, not one per message).
+  let expire: (e: GatehouseError) => void = () => undefined;
+  const timedOut = new Promise<never>((_, reject) => (expire = reject));
+  timedOut.catch(() => undefined);
+  const onTimeout = (): void => expire(upstreamError('start-up timed out'));
+  signal.addEventListener('abort', onTimeout, { once: true });
   const parser = new BackendParser();
   const reader = new Reader(socket, parser);
   try {
     if (target.sslmode !== 'disable') {
       parser.expectEncryptionResponse();
       socket.write(frontend.sslRequest());
-      const answer = await reader.next();
+      const answer = await Promise.race([reader.next(), timedOut]);
       if (answer.name !== 'EncryptionResponse') throw upstreamError(`unexpected ${answer.name} in answer to SSLRequest`);
       if (answer.accepted) {
         reader.detach();
         const tls = tlsConnect({ ...target.tls, socket: socket as Socket });
-        await new Promise<void>((resolve, reject) => {
-          tls.once('secureConnect', resolve);
-          tls.once('error', (e) => reject(upstreamError(`TLS to ${target.host}:${target.port}: ${e.message}`, e)));
-          signal.addEventListener('abort', () => reject(upstreamError('TLS handshake timed out')), { once: true });
-        });
+        await Promise.race([
+          new Promise<void>((resolve, reject) => {
+            tls.once('secureConnect', resolve);
+            tls.once('error', (e) => reject(upstreamError(`TLS to ${target.host}:${target.port}: ${e.message}`, e)));
+          }),
+          timedOut,
+        ]);
         tls.setNoDelay(true);
         socket = tls;
         reader.replace(tls);
@@ -197,10 +209,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
     const parameters: ParameterStatus[] = [];
     let key: BackendKeyData | undefined;
     for (;;) {
-      const m = await Promise.race([
-        reader.next(),
-        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(upstreamError('start-up timed out')), { once: true })),
-      ]);
+      const m = await Promise.race([reader.next(), timedOut]);
       switch (m.name) {
         case 'ErrorResponse':
           throw upstreamError(`server refused the login: ${m.code} ${m.message}`);
@@ -216,6 +225,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
         case 'ReadyForQuery':
           if (!auth.authenticated) throw upstreamError('ReadyForQuery before authentication');
           reader.detach();
+          signal.removeEventListener('abort', onTimeout);
           return { socket, parser, parameters, key, rest: reader.drain() };
         default:
           if (m.name.startsWith('Authentication')) {
@@ -227,6 +237,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
       }
     }
   } catch (e) {
+    signal.removeEventListener('abort', onTimeout);
     reader.detach();
     socket.destroy();
     if (e instanceof GatehouseError) throw e.code === 'ERR_UPSTREAM' ? e : upstreamError(e.detail ?? e.message, e);
