@@ -49,6 +49,8 @@ const SAMPLE_ROWS = 5;
 interface Prepared {
   command: SqlCommand;
   decision: CommandDecision;
+  /** Allowed, and nothing in the engine refused it: it may be bound. */
+  allowed: boolean;
   /** From Describe(S): the statement's result columns (format codes not yet known). */
   fields?: readonly FieldDescription[];
 }
@@ -230,29 +232,39 @@ export class PgProxy {
     return d;
   }
 
+  /** Why a decided command must not run: the core's denial, or the engine's own (recorded too). */
+  #refusal(command: SqlCommand, d: CommandDecision): Extract<Decision, { effect: 'deny' }> | GatehouseError | undefined {
+    if (d.effect !== 'allow') return asDenial(d);
+    const err = unmaskableCopy(command, d);
+    if (err) this.#session.record({ type: 'error', code: err.code, message: err.message });
+    return err;
+  }
+
   #fromClient(m: FrontendMessage): PumpResult | Promise<PumpResult> {
     this.#armIdle();
     switch (m.name) {
       case 'Query': {
         const command = this.#classify(m.query);
         return this.#decide(command).then((d): PumpResult => {
-          if (d.effect === 'allow') {
+          const refused = this.#refusal(command, d);
+          if (refused === undefined) {
             this.#ops.push({ kind: 'query', command, t0: performance.now(), result: newResult() });
             return true;
           }
-          this.#ops.push({ kind: 'query', command, refused: asDenial(d), t0: performance.now(), result: newResult() });
+          this.#ops.push({ kind: 'query', command, refused, t0: performance.now(), result: newResult() });
           return frontend.query(REFUSED_SQL);
         });
       }
       case 'Parse': {
         const command = this.#classify(m.query);
         return this.#decide(command).then((d): PumpResult => {
-          this.#statements.set(m.statement, { command, decision: d });
-          if (d.effect === 'allow') {
+          const refused = this.#refusal(command, d);
+          this.#statements.set(m.statement, { command, decision: d, allowed: refused === undefined });
+          if (refused === undefined) {
             this.#ops.push({ kind: 'parse' });
             return true;
           }
-          this.#ops.push({ kind: 'parse', refused: asDenial(d) });
+          this.#ops.push({ kind: 'parse', refused });
           return frontend.parse(m.statement, REFUSED_SQL);
         });
       }
@@ -310,7 +322,7 @@ export class PgProxy {
 
   #bind(m: Bind): PumpResult {
     const statement = this.#statements.get(m.statement);
-    if (statement === undefined || statement.decision.effect !== 'allow') {
+    if (statement === undefined || !statement.allowed) {
       // Only statements prepared through this session (Parse) and allowed can be bound.
       const why = statement === undefined ? `prepared statement "${m.statement}" was not prepared through the gateway` : `prepared statement "${m.statement}" was refused`;
       this.#ops.push({ kind: 'bind', refused: new GatehouseError('ERR_ACCESS_DENIED', why) });
@@ -542,6 +554,31 @@ export class PgProxy {
     const init = noticeInit(out);
     return type === 'E' ? backend.errorResponse(init) : backend.noticeResponse(init);
   }
+}
+
+/**
+ * COPY … TO output cannot be attributed to columns, so column rules cannot be applied to it: a
+ * COPY out of a table a column rule may cover is refused (fail closed); detectors still apply.
+ */
+function unmaskableCopy(command: SqlCommand, d: Extract<CommandDecision, { effect: 'allow' }>): GatehouseError | undefined {
+  const patterns = d.masks.flatMap((m) => m.columns);
+  if (patterns.length === 0) return undefined;
+  for (const st of command.statements) {
+    if (st.type !== 'copy' || st.subtype !== 'copy_to') continue;
+    if (st.tables.length === 0 || patterns.some((p) => columnPatternTouches(p, st.tables))) {
+      return new GatehouseError('ERR_MASKING_FAILED', 'COPY … TO cannot be masked column by column; the output was withheld (use SELECT)');
+    }
+  }
+  return undefined;
+}
+
+/** Whether a column pattern (`[schema.]table.column`, `*` globs) can name a column of one of `tables`. */
+function columnPatternTouches(pattern: string, tables: readonly { name: string }[]): boolean {
+  const parts = pattern.toLowerCase().split('.');
+  if (parts.length < 2) return true;
+  const want = parts[parts.length - 2]!.trim();
+  const re = new RegExp(`^${want.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`);
+  return tables.some((t) => re.test(t.name.toLowerCase().split('.').pop() ?? ''));
 }
 
 function asDenial(d: CommandDecision): Extract<Decision, { effect: 'deny' }> {
