@@ -284,6 +284,7 @@ export class PostgresEngine implements Engine {
       reader.detach();
       const leftover = reader.drain();
       const s = session;
+      const upstreamKey = upstream.key;
       const proxy: PgProxy = new PgProxy({
         client: socket,
         clientParser: reader.parser,
@@ -297,6 +298,7 @@ export class PostgresEngine implements Engine {
         pendingClient: leftover,
         pendingServer: upstream.rest,
         clientEncoding,
+        ...(upstreamKey ? { cancelUpstream: () => cancelUpstream(target, upstreamKey) } : {}),
         onClose: () => {
           this.#live.delete(proxy);
           this.#cancel.delete(pid);

@@ -100,6 +100,8 @@ export interface ProxyOptions {
   pendingClient: FrontendMessage[];
   pendingServer: BackendMessage[];
   clientEncoding: string;
+  /** Sends the target a CancelRequest for this session's backend. */
+  cancelUpstream?: () => void;
   onClose: () => void;
 }
 
@@ -180,6 +182,9 @@ export class PgProxy {
     this.#toServer.stop();
     this.#toClient.stop();
     const { client, server } = this.#o;
+    // Ended by the gateway (expiry, revocation, kill) mid-query: the target must stop too, not run
+    // the statement to its end for a session that no longer exists (Terminate waits for it).
+    if (tellClient && (this.#ops.length > 0 || this.#copyIn)) this.#o.cancelUpstream?.();
     if (tellClient && err && client.writable) {
       const f = errorFields(err, 'FATAL');
       const state = (err as { sqlState?: string }).sqlState;
