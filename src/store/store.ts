@@ -187,6 +187,11 @@ export interface Store {
    * instances (SQLite: a write transaction; PostgreSQL: a row lock on the chain head).
    */
   appendAudit(input: AuditEventInput, build: (head: AuditHead | undefined) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent>;
+  /**
+   * Appends several events in one transaction, in order: `build` is called for each with the head
+   * as it stands after the events before it. All or none are written.
+   */
+  appendAuditBatch(inputs: readonly AuditEventInput[], build: (head: AuditHead | undefined, input: AuditEventInput) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent[]>;
   /** Events in seq order. */
   listAudit(q?: AuditQuery): Promise<AuditEvent[]>;
   auditHead(): Promise<AuditHead | undefined>;

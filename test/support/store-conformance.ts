@@ -197,6 +197,29 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, cl
         assert.deepEqual(await store.listAudit({ afterSeq: before?.seq ?? 0 }), []);
       });
 
+      it('appends a batch in one transaction, each link built on the one before, all or nothing', async () => {
+        const before = await store.auditHead();
+        const inputs = [ev({ data: { b: 1 } }), ev({ data: { b: 2 } }), ev({ data: { b: 3 } })];
+        const heads: (AuditHead | undefined)[] = [];
+        const written = await store.appendAuditBatch(inputs, (head, input) => {
+          heads.push(head);
+          return nextLink(input)(head);
+        });
+        assert.deepEqual(written.map((e) => e.data), [{ b: 1 }, { b: 2 }, { b: 3 }]);
+        assert.deepEqual(heads[0], before);
+        assert.equal(heads[1]!.hash, written[0]!.hash);
+        assert.equal(written[2]!.prevHash, written[1]!.hash);
+        assert.deepEqual(await store.auditHead(), { seq: written[2]!.seq, hash: written[2]!.hash });
+        const after = await store.auditHead();
+        await assert.rejects(
+          store.appendAuditBatch([ev(), ev()], (head, input) => {
+            if (head && head.seq > after!.seq) throw new Error('second link fails');
+            return nextLink(input)(head);
+          }),
+        );
+        assert.deepEqual(await store.auditHead(), after, 'a failed batch writes nothing');
+      });
+
       it('filters by type, session, actor and connection, and pages with afterSeq + limit', async () => {
         const sessionId = id('sess');
         const actor = id('actor');

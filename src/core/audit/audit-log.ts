@@ -31,6 +31,9 @@ import { GatehouseError, toGatehouseError } from '../errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditEventInput, Store } from '../../store/store.js';
 import { canonicalJson } from './canonical.js';
 
+/** Most events written in one store transaction. */
+const MAX_BATCH = 500;
+
 /** prevHash of event 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -147,9 +150,10 @@ export interface AuditLogOptions {
 }
 
 /**
- * Appends events to the hash chain through `store.appendAudit`. Appends are queued and written
- * one at a time in call order, so `record()` costs the hot path no I/O; `append()` is the same
- * queue, awaited; `flush()` waits for everything queued so far. Each event's input is snapshotted
+ * Appends events to the hash chain through `store.appendAuditBatch`. Appends are queued and
+ * written in call order, those queued in the same turn of the event loop in one transaction, so
+ * `record()` costs the hot path no I/O; `append()` is the same queue, awaited; `flush()` waits for
+ * everything queued so far. Each event's input is snapshotted
  * (normalized and redacted) when it is queued, so later mutation by the caller has no effect.
  */
 export class AuditLog {
@@ -160,7 +164,8 @@ export class AuditLog {
   readonly #key: KeyObject | undefined;
   readonly #every: number;
   readonly #now: () => number;
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #queue: { event: AuditEventInput; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }[] = [];
+  #draining: Promise<void> | undefined;
   #pending = 0;
 
   /** @throws GatehouseError `ERR_CONFIG` for an unusable signing key or `checkpointEvery` without one. */
@@ -197,22 +202,16 @@ export class AuditLog {
     } catch (e) {
       return Promise.reject(toGatehouseError(e));
     }
-    return this.#enqueue(async () => {
-      const written = await this.#store.appendAudit(event, (head) => {
-        const seq = (head?.seq ?? 0) + 1;
-        const prevHash = head?.hash ?? GENESIS_HASH;
-        return { seq, prevHash, hash: hashAuditEvent(prevHash, { ...event, seq }) };
-      });
-      if (this.#every > 0 && written.seq % this.#every === 0) {
-        await this.#sign(written.seq, written.hash).catch((e: unknown) => this.#onError(toGatehouseError(e, 'ERR_STORE')));
-      }
-      return written;
+    return new Promise<AuditEvent>((resolve, reject) => {
+      this.#queue.push({ event, resolve, reject });
+      this.#pending++;
+      this.#kick();
     });
   }
 
   /** Resolves when every event queued before this call has been written (or has failed). */
   async flush(): Promise<void> {
-    await this.#tail;
+    while (this.#draining) await this.#draining;
   }
 
   /**
@@ -220,12 +219,15 @@ export class AuditLog {
    * Resolves undefined for an empty log.
    * @throws GatehouseError `ERR_CONFIG` without a signing key, `ERR_STORE` when the store fails.
    */
-  checkpoint(): Promise<AuditCheckpoint | undefined> {
-    if (!this.#key) return Promise.reject(new GatehouseError('ERR_CONFIG', 'no audit signing key configured'));
-    return this.#enqueue(async () => {
+  async checkpoint(): Promise<AuditCheckpoint | undefined> {
+    if (!this.#key) throw new GatehouseError('ERR_CONFIG', 'no audit signing key configured');
+    await this.flush();
+    try {
       const head = await this.#store.auditHead();
-      return head ? this.#sign(head.seq, head.hash) : undefined;
-    });
+      return head ? await this.#sign(head.seq, head.hash) : undefined;
+    } catch (e) {
+      throw toGatehouseError(e, 'ERR_STORE');
+    }
   }
 
   async #sign(seq: number, hash: string): Promise<AuditCheckpoint> {
@@ -238,16 +240,45 @@ export class AuditLog {
     return c;
   }
 
-  #enqueue<T>(job: () => Promise<T>): Promise<T> {
-    this.#pending++;
-    const p = this.#tail.then(job);
-    const done = (): void => {
-      this.#pending--;
-    };
-    this.#tail = p.then(done, done);
-    return p.catch((e: unknown) => {
-      throw toGatehouseError(e, 'ERR_STORE');
-    });
+  /**
+   * Starts a drain on the next turn of the event loop, so that the events queued meanwhile (one per
+   * statement on a busy gateway) are written in one transaction.
+   */
+  #kick(): void {
+    if (this.#draining) return;
+    this.#draining = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#drain())
+      .finally(() => {
+        this.#draining = undefined;
+        if (this.#queue.length > 0) this.#kick();
+      });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      try {
+        const written = await this.#store.appendAuditBatch(
+          batch.map((b) => b.event),
+          (head, event) => {
+            const seq = (head?.seq ?? 0) + 1;
+            const prevHash = head?.hash ?? GENESIS_HASH;
+            return { seq, prevHash, hash: hashAuditEvent(prevHash, { ...event, seq }) };
+          },
+        );
+        batch.forEach((b, i) => b.resolve(written[i]!));
+        if (this.#every > 0) {
+          for (const w of written) {
+            if (w.seq % this.#every === 0) await this.#sign(w.seq, w.hash).catch((e: unknown) => this.#onError(toGatehouseError(e, 'ERR_STORE')));
+          }
+        }
+      } catch (e) {
+        const err = toGatehouseError(e, 'ERR_STORE');
+        for (const b of batch) b.reject(err);
+      } finally {
+        this.#pending -= batch.length;
+      }
+    }
   }
 }
 

@@ -157,18 +157,28 @@ export class PostgresStore implements Store {
   }
 
   async appendAudit(input: AuditEventInput, build: (head: AuditHead | undefined) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent> {
+    const [event] = await this.appendAuditBatch([input], (head) => build(head));
+    return event!;
+  }
+
+  async appendAuditBatch(inputs: readonly AuditEventInput[], build: (head: AuditHead | undefined, input: AuditEventInput) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent[]> {
     return this.#tx('appendAudit', async (c) => {
       const r = await c.query<Row>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
       const row = r.rows[0];
       if (!row) throw new GatehouseError('ERR_STORE', 'store error', { detail: 'audit_head row missing' });
       const seq = Number(row.seq);
-      const head = seq > 0 ? { seq, hash: String(row.hash) } : undefined;
-      const link = build(head);
-      checkLink(head, link);
-      const event: AuditEvent = { ...input, ...link };
-      await c.query(insertSql(rows.auditEvents, ph, jsonb), rows.encodeRow(rows.auditEvents, event));
-      await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [link.seq, link.hash]);
-      return event;
+      let head = seq > 0 ? { seq, hash: String(row.hash) } : undefined;
+      const out: AuditEvent[] = [];
+      for (const input of inputs) {
+        const link = build(head, input);
+        checkLink(head, link);
+        const event: AuditEvent = { ...input, ...link };
+        await c.query(insertSql(rows.auditEvents, ph, jsonb), rows.encodeRow(rows.auditEvents, event));
+        head = { seq: link.seq, hash: link.hash };
+        out.push(event);
+      }
+      if (head) await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [head.seq, head.hash]);
+      return out;
     });
   }
 

@@ -140,16 +140,27 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(input: AuditEventInput, build: (head: AuditHead | undefined) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent> {
+    const [event] = await this.appendAuditBatch([input], (head) => build(head));
+    return event!;
+  }
+
+  async appendAuditBatch(inputs: readonly AuditEventInput[], build: (head: AuditHead | undefined, input: AuditEventInput) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent[]> {
     return this.#run('appendAudit', () => {
       const tx = this.#db.transaction(() => {
         const headRow = this.#stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as { seq: number; hash: string } | undefined;
-        const head = headRow && headRow.seq > 0 ? { seq: headRow.seq, hash: headRow.hash } : undefined;
-        const link = build(head);
-        checkLink(head, link);
-        const event: AuditEvent = { ...input, ...link };
-        this.#stmt(insertSql(rows.auditEvents, ph)).run(rows.encodeRow(rows.auditEvents, event));
-        this.#stmt('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(link.seq, link.hash);
-        return event;
+        let head = headRow && headRow.seq > 0 ? { seq: headRow.seq, hash: headRow.hash } : undefined;
+        const insert = this.#stmt(insertSql(rows.auditEvents, ph));
+        const out: AuditEvent[] = [];
+        for (const input of inputs) {
+          const link = build(head, input);
+          checkLink(head, link);
+          const event: AuditEvent = { ...input, ...link };
+          insert.run(rows.encodeRow(rows.auditEvents, event));
+          head = { seq: link.seq, hash: link.hash };
+          out.push(event);
+        }
+        if (head) this.#stmt('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(head.seq, head.hash);
+        return out;
       });
       return tx.immediate();
     });
