@@ -76,15 +76,22 @@ class StartupReader {
   }
 
   /** Wraps the socket in server-side TLS; bytes the client sent in the clear before it are refused. */
-  async startTls(ctx: NonNullable<EngineContext['tls']>): Promise<void> {
+  async startTls(ctx: NonNullable<EngineContext['tls']>, signal: AbortSignal): Promise<void> {
     this.parser.expectStartup();
     if (this.#queue.length > 0) throw new GatehouseError('ERR_PROTOCOL', 'received unencrypted data after SSL request');
     this.detach();
     const tls = new TLSSocket(this.#socket, { isServer: true, secureContext: ctx });
-    await new Promise<void>((resolve, reject) => {
-      tls.once('secure', resolve);
-      tls.once('error', reject);
-    });
+    // The start-up deadline covers the handshake too: a client that never finishes it is dropped.
+    const onAbort = (): void => void tls.destroy(new GatehouseError('ERR_PROTOCOL', 'start-up timed out during the TLS handshake'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tls.once('secure', resolve);
+        tls.once('error', reject);
+      });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
     this.#socket = tls;
     this.#attach();
   }
@@ -205,7 +212,7 @@ export class PostgresEngine implements Engine {
             if (encrypted) throw new GatehouseError('ERR_PROTOCOL', 'SSLRequest inside TLS');
             reader.socket.write(backend.sslResponse(ctx.tls !== undefined));
             if (ctx.tls) {
-              await reader.startTls(ctx.tls);
+              await reader.startTls(ctx.tls, signal);
               encrypted = true;
             }
             break;
