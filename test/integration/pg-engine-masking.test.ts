@@ -11,7 +11,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { eventually, pgClient, psql, rejection } from './pg-engine-support.js';
+import { decodeDataRow, frontend, type DataRow } from '../../src/engines/postgres/protocol.js';
+import { eventually, names, pgClient, psql, rejection, WireClient } from './pg-engine-support.js';
 
 const CARD = '4111 1111 1111 1111';
 const CARD_DIGITS = '4111111111111111';
@@ -26,7 +27,7 @@ policies:
     rules:
       - { effect: allow, sql: { types: [select, insert, copy, tcl] } }
       - { effect: deny, sql: { types: [ddl] }, reason: "schema changes are blocked" }
-      - { effect: mask, columns: ["customers.ssn", "customers.score"] }
+      - { effect: mask, columns: ["customers.ssn", "customers.score", "bulk.ssn"] }
       - { effect: mask, detectors: [payment_card, api_key] }
 `;
 
@@ -37,6 +38,8 @@ INSERT INTO customers VALUES
   (2, 'Bob', '078-05-1120', 'no secrets here', '{"plan": "free"}', '{}', 7, 12345);
 CREATE TABLE plain (id int, label text);
 INSERT INTO plain VALUES (1, 'card ${CARD_DIGITS} on file'), (2, 'nothing');
+CREATE TABLE bulk (id int, v text, ssn text);
+INSERT INTO bulk SELECT g, 'row ' || g || CASE WHEN g % 1000 = 0 THEN ' ${CARD_DIGITS}' ELSE '' END, 's' || g FROM generate_series(1, 100000) g;
 `;
 
 /** A query whose results come back in binary format (pg's `binary` option, not in @types/pg). */
@@ -143,6 +146,54 @@ test('COPY TO STDOUT: detectors mask the data; COPY out of a table under a colum
     assert.deepEqual((await c.query('SELECT 1 AS ok')).rows, [{ ok: 1 }]);
   } finally {
     await c.end();
+  }
+});
+
+function rowText(m: DataRow): string[] {
+  return decodeDataRow(m).map((v) => (v === null ? 'NULL' : v.toString('utf8')));
+}
+
+test('a large masked result to a client that stops reading: every row, in order, masked; one drain wait at a time', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  const w = await WireClient.login(gw.pgPort, token);
+  try {
+    w.socket.pause();
+    w.write(frontend.query('SELECT id, v, ssn FROM bulk ORDER BY id'));
+    await new Promise((r) => setTimeout(r, 1000));
+    w.socket.resume();
+    const msgs = await w.untilReady(30_000);
+    const rows = msgs.filter((m): m is DataRow => m.name === 'DataRow');
+    assert.equal(rows.length, 100_000);
+    assert.deepEqual(rowText(rows[999]!), ['1000', 'row 1000 [card]', '[redacted]']);
+    assert.ok(rows.every((m, i) => rowText(m)[0] === String(i + 1)));
+    assert.deepEqual(names(msgs.slice(-2)), ['CommandComplete', 'ReadyForQuery']);
+  } finally {
+    w.end();
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings.filter((x) => x.name === 'MaxListenersExceededWarning').map((x) => x.message), []);
+});
+
+test('wire: Execute with a row limit (PortalSuspended) masks every batch', async () => {
+  const w = await WireClient.login(gw.pgPort, token);
+  try {
+    w.write(frontend.parse('', 'SELECT id, ssn, notes FROM customers ORDER BY id'), frontend.bind('', '', []), frontend.execute('', 1), frontend.flush());
+    const first: string[] = [];
+    for (let m = await w.next(); ; m = await w.next()) {
+      first.push(m.name === 'DataRow' ? rowText(m).join('|') : m.name);
+      if (m.name === 'PortalSuspended') break;
+    }
+    assert.deepEqual(first, ['ParseComplete', 'BindComplete', '1|[redacted]|paid with [card] yesterday', 'PortalSuspended']);
+    w.write(frontend.execute('', 1), frontend.execute('', 1), frontend.sync());
+    const rest = await w.untilReady();
+    assert.deepEqual(
+      rest.map((m) => (m.name === 'DataRow' ? rowText(m).join('|') : m.name)),
+      ['2|[redacted]|no secrets here', 'PortalSuspended', 'CommandComplete', 'ReadyForQuery'],
+    );
+  } finally {
+    w.end();
   }
 });
 

@@ -26,6 +26,7 @@ export class Pump<M extends { raw: Buffer }> {
   #running = false;
   #pauses = 0;
   #stopped = false;
+  #draining = false;
 
   constructor(
     private readonly source: Duplex,
@@ -76,9 +77,14 @@ export class Pump<M extends { raw: Buffer }> {
   }
 
   #write(b: Buffer): void {
-    if (!this.sink.write(b)) {
+    // One wait per congestion: every write while the sink is full returns false too.
+    if (!this.sink.write(b) && !this.#draining) {
+      this.#draining = true;
       this.#pause();
-      this.sink.once('drain', () => this.#resume());
+      this.sink.once('drain', () => {
+        this.#draining = false;
+        this.#resume();
+      });
     }
   }
 
