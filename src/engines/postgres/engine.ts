@@ -267,6 +267,8 @@ export class PostgresEngine implements Engine {
       session = await ctx.sessions.open({ protocol: 'postgres', identity, connection: conn, ...(remote ? { remoteAddr: remote } : {}) });
       const target = this.#target(conn);
       upstream = await connectUpstream(target, params);
+      // Expired, revoked or killed while the target login was under way: the proxy would never hear of it.
+      if (session.ended.aborted) throw new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${String(session.ended.reason ?? 'session ended')}`);
       const catalog = this.#catalog(conn, target);
 
       // The agent's view of the start-up: the target's parameters, the gateway's cancel key.
