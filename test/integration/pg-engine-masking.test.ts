@@ -25,7 +25,7 @@ policies:
     subjects: { groups: [ai-agents] }
     connections: [pg]
     rules:
-      - { effect: allow, sql: { types: [select, insert, copy, tcl] } }
+      - { effect: allow, sql: { types: [select, insert, copy, tcl, listen, notify] } }
       - { effect: deny, sql: { types: [ddl] }, reason: "schema changes are blocked" }
       - { effect: mask, columns: ["customers.ssn", "customers.score", "bulk.ssn"] }
       - { effect: mask, detectors: [payment_card, api_key] }
@@ -194,6 +194,24 @@ test('wire: Execute with a row limit (PortalSuspended) masks every batch', async
     );
   } finally {
     w.end();
+  }
+});
+
+test('NOTIFY payloads the agent receives are masked by the detectors', async () => {
+  const listener = await pgClient(gw, token);
+  const other = await pgClient(gw, token);
+  try {
+    const got: string[] = [];
+    listener.on('notification', (n) => got.push(n.payload ?? ''));
+    await listener.query('LISTEN gh_leak');
+    await other.query("SELECT pg_notify('gh_leak', notes) FROM customers WHERE id = 1");
+    await other.query(`NOTIFY gh_leak, 'key ${GH_TOKEN}'`);
+    await other.query("NOTIFY gh_leak, 'harmless'");
+    await eventually(() => got.length === 3, 5000, 'the notifications');
+    assert.deepEqual(got, ['paid with [card] yesterday', 'key [github_token]', 'harmless']);
+  } finally {
+    await listener.end();
+    await other.end();
   }
 });
 

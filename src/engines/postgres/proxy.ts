@@ -351,7 +351,7 @@ export class PgProxy {
         if (m.parameter === 'client_encoding') this.#clientEncoding = m.value.toUpperCase();
         return true;
       case 'NotificationResponse':
-        return true;
+        return this.#maskNotification(m);
       case 'NoticeResponse':
         return this.#maskNotice(m.fields, 'N');
       case 'ParseComplete':
@@ -538,6 +538,22 @@ export class PgProxy {
     }
     if (replacement) return replacement;
     return this.#maskNotice(fields, 'E');
+  }
+
+  /** NOTIFY payloads are data the agent receives (`pg_notify(ch, column)`): detectors apply; unmaskable ones are dropped. */
+  #maskNotification(m: Extract<BackendMessage, { name: 'NotificationResponse' }>): PumpResult {
+    const masker = this.#session.masker;
+    if (!masker.active) return true;
+    let masked: string;
+    try {
+      masked = masker.maskText(m.payload);
+    } catch (e) {
+      const err = toGatehouseError(e, 'ERR_MASKING_FAILED');
+      this.#o.logger.warn({ session: this.#session.id, channel: m.channel, err: err.toJSON() }, 'notification withheld');
+      this.#session.record({ type: 'error', code: err.code, message: `notification on ${m.channel} withheld: ${err.message}` });
+      return false;
+    }
+    return masked === m.payload ? true : backend.notificationResponse(m.processId, m.channel, masked);
   }
 
   /** Error and notice texts can quote data (a duplicate key's value): detectors apply to them too. */
