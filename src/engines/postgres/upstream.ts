@@ -250,5 +250,8 @@ export function cancelUpstream(target: UpstreamTarget, key: BackendKeyData): voi
   const s = netConnect({ host: target.host, port: target.port });
   s.on('error', () => s.destroy());
   s.setTimeout(5000, () => s.destroy());
-  s.once('connect', () => s.end(frontend.cancelRequest(key.processId, key.secretKey)));
+  // As libpq does: send, then wait for the server to close. Half-closing first makes PgBouncer
+  // (1.18) see an unexpected EOF on the cancel connection and abort.
+  s.once('connect', () => s.write(frontend.cancelRequest(key.processId, key.secretKey)));
+  s.resume();
 }
