@@ -5,7 +5,7 @@
  * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
@@ -45,7 +45,8 @@ export function upstreamTarget(conn: Connection): UpstreamTarget {
     const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
     target.tls = {
       rejectUnauthorized: tlsOpt?.rejectUnauthorized ?? verify,
-      servername: tlsOpt?.servername ?? host,
+      // No SNI for an IP address (RFC 6066); the certificate is then checked against `host`.
+      ...(tlsOpt?.servername !== undefined || isIP(host) === 0 ? { servername: tlsOpt?.servername ?? host } : {}),
       ...(tlsOpt?.ca ? { ca: readFileSync(tlsOpt.ca) } : {}),
       ...(tlsOpt?.cert && tlsOpt.key ? { cert: readFileSync(tlsOpt.cert), key: readFileSync(tlsOpt.key) } : {}),
       ...(target.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
@@ -187,7 +188,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
       if (answer.name !== 'EncryptionResponse') throw upstreamError(`unexpected ${answer.name} in answer to SSLRequest`);
       if (answer.accepted) {
         reader.detach();
-        const tls = tlsConnect({ ...target.tls, socket: socket as Socket });
+        const tls = tlsConnect({ host: target.host, ...target.tls, socket: socket as Socket });
         await Promise.race([
           new Promise<void>((resolve, reject) => {
             tls.once('secureConnect', resolve);
