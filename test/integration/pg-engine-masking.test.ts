@@ -7,8 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { decodeDataRow, frontend, type DataRow } from '../../src/engines/postgres/protocol.js';
@@ -53,8 +54,6 @@ let logger: Logger;
 let logFile: string;
 
 before(async () => {
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
   logFile = join(await mkdtemp(join(tmpdir(), 'gh-pg-log-')), 'gatehouse.log');
   logger = createLogger({ level: 'debug', file: logFile });
   gw = await startTestGateway({ policy: POLICY, setupSql: SETUP, gateway: { logger } });
@@ -62,6 +61,8 @@ before(async () => {
 });
 after(async () => {
   await gw?.close();
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  if (logFile) await rm(dirname(logFile), { recursive: true, force: true });
 });
 
 test('psql and pg (text format): column rules redact, detectors mask cards and API keys in text and JSON', async () => {
