@@ -216,6 +216,18 @@ test('NOTIFY payloads the agent receives are masked by the detectors', async () 
   }
 });
 
+test('with a client_encoding other than UTF8, masked results and COPY data are withheld (fail closed)', async () => {
+  for (const enc of ['LATIN1', 'SQL_ASCII']) {
+    const rows = await psql(gw, token, ['-c', 'SELECT notes FROM customers WHERE id = 1'], { env: { PGCLIENTENCODING: enc } });
+    assert.equal(rows.stdout, '', enc);
+    assert.match(rows.stderr, /can only be masked with client_encoding UTF8/, enc);
+    const copy = await psql(gw, token, ['-c', 'COPY plain TO STDOUT'], { env: { PGCLIENTENCODING: enc } });
+    assert.ok(!copy.stdout.includes(CARD_DIGITS), enc);
+    assert.match(copy.stderr, /can only be masked with client_encoding UTF8/, enc);
+    assert.match(copy.stderr, /ERR_MASKING_FAILED/, enc);
+  }
+});
+
 test('server error texts quoting data are masked too', async () => {
   const c = await pgClient(gw, token);
   try {

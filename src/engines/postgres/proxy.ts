@@ -445,6 +445,10 @@ export class PgProxy {
         if ((op?.kind === 'query' || op?.kind === 'execute') && op.result.suppress) return false;
         if (!this.#session.masker.active) return true;
         try {
+          // As for rows: other encodings would be inspected as mis-decoded UTF-8 and rewritten corrupt.
+          if (this.#clientEncoding !== 'UTF8') {
+            throw new GatehouseError('ERR_MASKING_FAILED', `COPY data can only be masked with client_encoding UTF8 (the session uses ${this.#clientEncoding}); the data was withheld`);
+          }
           const text = m.data.toString('utf8');
           const masked = this.#session.masker.maskText(text);
           return masked === text ? true : backend.copyData(Buffer.from(masked, 'utf8'));
