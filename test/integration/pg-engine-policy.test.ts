@@ -5,6 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type pg from 'pg';
 import { frontend } from '../../src/engines/postgres/protocol.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { errorOf, names, pgClient, psql, rejection, rfqStatus, simpleQuery, WireClient } from './pg-engine-support.js';
@@ -108,6 +109,13 @@ test('pg extended protocol: refused Parse, refused named statement, parameters',
     const file = await rejection(c.query('SELECT pg_read_file($1)', ['/etc/passwd']));
     assert.equal(file.code, '42501');
     assert.match(file.message, /server files are off limits/);
+    // DROP through Parse/Bind/Execute: with a parameter (refused at Parse, before the server could
+    // object to the parameter count) and without one.
+    for (const q of [{ text: 'DROP TABLE t', values: [1] }, { text: 'DROP TABLE t', queryMode: 'extended' }, { text: 'DrOp /* x */ TaBlE t CASCADE', values: ['x'] }] as pg.QueryConfig[]) {
+      const e = await rejection(c.query(q));
+      assert.equal(e.code, '42501', e.message);
+      assert.match(e.message, /schema changes are blocked/);
+    }
     for (let i = 0; i < 2; i++) {
       const named = await rejection(c.query({ name: 'dropper', text: 'DROP TABLE t' }));
       assert.equal(named.code, '42501');
