@@ -204,6 +204,16 @@ test('psql: COPY FROM STDIN and COPY TO STDOUT, \\copy both ways, and a failing 
   assert.equal((await gw.db!.query('SELECT count(*)::int AS n FROM c')).rows[0].n, 3);
 });
 
+test('psql: a large COPY FROM STDIN (100k rows) streams through', async () => {
+  const input = Array.from({ length: 100_000 }, (_, i) => `${i + 1000}\tbulk row ${i}`).join('\n') + '\n';
+  const r = await psql(gw, token, ['-c', 'COPY c FROM STDIN'], { input, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'COPY 100000');
+  const n = await gw.db!.query('SELECT count(*)::int AS n, max(id) AS m FROM c WHERE id >= 1000');
+  assert.deepEqual(n.rows, [{ n: 100_000, m: 100_999 }]);
+  await gw.db!.query('DELETE FROM c WHERE id >= 1000');
+});
+
 test('wire: COPY FROM STDIN with CopyFail leaves the session usable', async () => {
   const w = await WireClient.login(gw.pgPort, token);
   try {

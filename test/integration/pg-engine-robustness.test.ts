@@ -127,6 +127,26 @@ test('a password message that is not a token, or a message other than a password
   await serves();
 });
 
+test('start-up: protocol 3.2 and _pq_ options are negotiated down to 3.0; replication connections are refused', async () => {
+  const w = new WireClient(await tcp(gw.pgPort));
+  w.write(frontend.startupMessage({ user: 'agent', database: 'pg', '_pq_.compression': 'on' }, 2));
+  const nego = await w.next();
+  assert.equal(nego.name, 'NegotiateProtocolVersion');
+  assert.deepEqual(nego.name === 'NegotiateProtocolVersion' && [nego.minorVersion, nego.unsupportedOptions], [0, ['_pq_.compression']]);
+  assert.equal((await w.next()).name, 'AuthenticationCleartextPassword');
+  w.write(frontend.password(token));
+  const ready = await w.untilReady();
+  const key = ready.find((m) => m.name === 'BackendKeyData');
+  assert.equal(key?.name === 'BackendKeyData' && key.secretKey.length, 4, 'a 3.0 cancel key');
+  w.end();
+
+  const r = new WireClient(await tcp(gw.pgPort));
+  r.write(frontend.startupMessage({ user: 'agent', database: 'pg', replication: 'database' }));
+  const err = await r.next();
+  assert.equal(err.name === 'ErrorResponse' && err.code, '08P01');
+  await eventually(() => r.closed, 5000, 'the refused connection to close');
+});
+
 /** Frontend message type bytes PostgreSQL knows, plus ones it does not. */
 const TYPES = 'QPBDESHCXcdfFp'.split('').map((c) => c.charCodeAt(0));
 
