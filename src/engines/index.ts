@@ -1,8 +1,10 @@
 /** Every protocol engine Gatehouse ships, by listener name. */
 import type { EngineFactory, EngineProtocol } from './types.js';
 import { postgresEngine } from './postgres/engine.js';
+import { sshEngine } from './ssh/engine.js';
 
 export const ENGINES: Partial<Record<EngineProtocol, EngineFactory>> = {
   postgres: postgresEngine,
+  ssh: sshEngine,
 };
 export type { Engine, EngineContext, EngineFactory, EngineListener, EngineProtocol } from './types.js';

@@ -1,0 +1,120 @@
+/**
+ * Terminal recording of one direction of one channel: bytes are decoded (UTF-8, split characters
+ * kept whole), coalesced (a flush at most every {@link FLUSH_MS} or {@link FLUSH_BYTES}) and
+ * handed on as text events, which the session masks with the log detectors before they are stored.
+ *
+ * Masking works on each event's text, so a secret must not be cut in two: a flush ends at the last
+ * whitespace (secrets such as API keys and JWTs hold none), and an unterminated `-----BEGIN …`
+ * block is held until its `-----END` arrives. A held tail is released after {@link HOLD_MS} or
+ * {@link HOLD_BYTES}. Beyond `limit` bytes nothing more is recorded; the count of bytes left out is
+ * reported once at the end.
+ */
+import { StringDecoder } from 'node:string_decoder';
+
+export const FLUSH_MS = 50;
+export const FLUSH_BYTES = 16 * 1024;
+export const HOLD_MS = 1000;
+export const HOLD_BYTES = 64 * 1024;
+
+export interface StreamRecorderOptions {
+  /** Receives the coalesced text, in order. */
+  emit: (text: string) => void;
+  /** Stops recording after this many bytes (the stream itself is unaffected). */
+  limit: number;
+  /** Called once at close when bytes were left out. */
+  onTruncated?: (skipped: number) => void;
+  now?: () => number;
+}
+
+const WS = /[\s]/;
+
+/** Index just past the last safe cut point in `s`, or 0 when there is none. */
+export function safeCut(s: string): number {
+  let cut = 0;
+  for (let i = s.length - 1; i >= 0; i--) {
+    if (WS.test(s[i] as string)) {
+      cut = i + 1;
+      break;
+    }
+  }
+  const begin = s.lastIndexOf('-----BEGIN');
+  if (begin >= 0 && s.indexOf('-----END', begin) < 0 && begin < cut) cut = begin;
+  return cut;
+}
+
+export class StreamRecorder {
+  readonly #o: StreamRecorderOptions;
+  readonly #decoder = new StringDecoder('utf8');
+  #buf = '';
+  #bytes = 0;
+  #skipped = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** When the text now held back was first held. */
+  #heldSince: number | undefined;
+  #closed = false;
+
+  constructor(o: StreamRecorderOptions) {
+    this.#o = o;
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#closed) return;
+    let c = chunk;
+    if (this.#bytes + c.length > this.#o.limit) {
+      const keep = Math.max(0, this.#o.limit - this.#bytes);
+      this.#skipped += c.length - keep;
+      c = c.subarray(0, keep);
+    }
+    if (c.length === 0) return;
+    this.#bytes += c.length;
+    this.#buf += this.#decoder.write(c);
+    if (this.#buf.length >= FLUSH_BYTES) this.flush(false);
+    else this.#timer ??= setTimeout(() => this.#onTimer(), FLUSH_MS).unref();
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.flush(false);
+  }
+
+  /** Emits what can be emitted; `all` emits everything held (end of stream). */
+  flush(all: boolean): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (all) this.#buf += this.#decoder.end();
+    if (this.#buf === '') return;
+    const now = this.#now();
+    let cut = all ? this.#buf.length : safeCut(this.#buf);
+    const tail = this.#buf.length - cut;
+    if (tail > 0 && (tail >= HOLD_BYTES || (this.#heldSince !== undefined && now - this.#heldSince >= HOLD_MS))) cut = this.#buf.length;
+    if (cut > 0) {
+      const text = this.#buf.slice(0, cut);
+      this.#buf = this.#buf.slice(cut);
+      this.#heldSince = undefined;
+      this.#o.emit(text);
+    }
+    if (this.#buf !== '') {
+      this.#heldSince ??= now;
+      const wait = Math.max(1, Math.min(FLUSH_MS, HOLD_MS - (now - this.#heldSince)));
+      this.#timer = setTimeout(() => this.#onTimer(), wait).unref();
+    }
+  }
+
+  /** Flushes everything and reports what was left out. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush(true);
+    this.#closed = true;
+    if (this.#skipped > 0) this.#o.onTruncated?.(this.#skipped);
+  }
+
+  get recordedBytes(): number {
+    return this.#bytes;
+  }
+}
