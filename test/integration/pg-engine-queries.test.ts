@@ -5,6 +5,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { decodeDataRow, frontend, type BackendMessage, type CommandComplete, type DataRow } from '../../src/engines/postgres/protocol.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -318,4 +320,21 @@ test('pg and psql: COMMIT after a refusal in a transaction returns ROLLBACK', as
   const r = await psql(gw, token, ['-f', '-'], { input: "BEGIN;\nUPDATE t SET name = 'uno' WHERE id = 1;\nDROP TABLE t;\nCOMMIT;\nSELECT name FROM t WHERE id = 1;\n" });
   assert.match(r.stderr, /schema changes are blocked/);
   assert.deepEqual(r.stdout.trim().split('\n'), ['BEGIN', 'UPDATE 1', 'ROLLBACK', 'one']);
+});
+
+test('without any mask rule the agent gets raw values, but recordings and audit still hold none', async () => {
+  const card = '4111 1111 1111 1111';
+  const c = await pgClient(gw, token);
+  try {
+    assert.deepEqual((await c.query(`SELECT '${card}' AS card`)).rows, [{ card }]);
+    assert.deepEqual((await c.query('SELECT $1::text AS card', [card.replace(/ /g, '')])).rows, [{ card: card.replace(/ /g, '') }]);
+  } finally {
+    await c.end();
+  }
+  await gw.gateway.parts.sessions.flush();
+  await gw.gateway.parts.audit.flush();
+  for (const f of (await readdir(gw.dir)).filter((x) => x.startsWith('gatehouse.db'))) {
+    const bytes = await readFile(join(gw.dir, f));
+    for (const secret of [card, card.replace(/ /g, ''), token]) assert.equal(bytes.indexOf(Buffer.from(secret)), -1, `${secret.slice(0, 8)}… in ${f}`);
+  }
 });
