@@ -261,6 +261,7 @@ function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
         rule: d.rule === 'default' ? 'default' : `${d.rule.policy}#${d.rule.index}`,
         ...(d.effect === 'deny' ? { reason: d.reason } : {}),
         ...((event.reviewId ?? d.reviewId) ? { review: event.reviewId ?? d.reviewId } : {}),
+        ...(event.status === undefined ? {} : { status: event.status }),
       };
     }
     case 'params':

@@ -14,7 +14,14 @@ export interface Connection {
 }
 
 export type SessionEvent =
-  | { type: 'statement'; command: Command; decision: CommandDecision; reviewId?: string }
+  | {
+      type: 'statement';
+      command: Command;
+      decision: CommandDecision;
+      reviewId?: string;
+      /** The protocol's status of the answer, when the engine knows it (Kubernetes: the HTTP status code). */
+      status?: number;
+    }
   | { type: 'result'; rows?: number; affected?: number; tag?: string; durationMs: number; sample?: unknown[][] }
   | { type: 'error'; code: string; message: string }
   | { type: 'params'; params: unknown[] }
