@@ -1,0 +1,474 @@
+/**
+ * The Kubernetes engine end to end: the real `kubectl` (/usr/bin/kubectl) against Gatehouse, which
+ * forwards to the stand-in API server (test/support/kube-apiserver.ts; no kube-apiserver runs on
+ * these machines). The agent's kubeconfig names https://127.0.0.1:<port>/k8s/<connection> and its
+ * OIDC token from the real test issuer; the client side is always kubectl, never hand-made HTTP.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { startKubeStandIn, type KubeStandIn, type Obj } from '../support/kube-apiserver.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { makeTestCert, type TestCert } from '../support/tls.js';
+
+const KUBECTL = '/usr/bin/kubectl';
+const skip = !existsSync(KUBECTL);
+/** The stand-in authenticates Gatehouse (the connection's credentials) with this token. */
+const GATEHOUSE_SA_TOKEN = 'gatehouse-service-account-token';
+const SECRET_VALUE = 'hunter2-do-not-leak';
+const LOG_KEY = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789';
+
+const POLICY = `policies:
+  - name: agents
+    subjects: { groups: [ai-agents] }
+    connections: [kube, kube-imp]
+    rules:
+      - { effect: deny, k8s: { verbs: [delete, deletecollection], namespaces: [prod] }, reason: "agents never delete in prod" }
+      - { effect: review, k8s: { resources: [pods/exec, pods/attach] }, approvers: { groups: [dba] }, reason: "a human looks at every exec" }
+      - { effect: allow, k8s: {} }
+      - { effect: mask, paths: ["Secret.data.*"] }
+      - { effect: mask, detectors: [api_key] }
+  - name: plain
+    subjects: { groups: [ai-agents] }
+    connections: [kube-plain]
+    rules:
+      - { effect: allow, k8s: {} }
+  - name: read-pods
+    subjects: { groups: [ai-agents] }
+    connections: [kube-ro]
+    rules:
+      - { effect: allow, k8s: { verbs: [get, list, watch], resources: [pods, pods/log] } }
+`;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+interface RunOptions {
+  kubeconfig: string;
+  input?: string;
+  killAfterMs?: number;
+  until?: (stdout: string) => boolean;
+  onStart?: () => void;
+}
+
+let kube: KubeStandIn;
+let gw: TestGateway;
+let cert: TestCert;
+let dir: string;
+let port: number;
+let kubeconfigs = 0;
+
+function kubectl(args: string[], opts: RunOptions): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(KUBECTL, args, {
+      env: { KUBECONFIG: opts.kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const hard = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (opts.until?.(stdout)) child.kill('SIGTERM');
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(hard);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+    opts.onStart?.();
+  });
+}
+
+/** A kubeconfig for the agent: the gateway's URL for `connection`, its CA, the token. */
+async function agentKubeconfig(token: string, connection = 'kube', namespace = 'x'): Promise<string> {
+  const file = join(dir, `kubeconfig-${++kubeconfigs}`);
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'gatehouse', cluster: { server: `https://127.0.0.1:${port}/k8s/${connection}`, 'certificate-authority-data': Buffer.from(cert.cert).toString('base64') } }],
+    users: [{ name: 'agent', user: { token } }],
+    contexts: [{ name: 'gatehouse', context: { cluster: 'gatehouse', user: 'agent', namespace } }],
+    'current-context': 'gatehouse',
+  };
+  await writeFile(file, YAML.stringify(doc), { mode: 0o600 });
+  return file;
+}
+
+async function api(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: () => unknown }> {
+  const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await r.text();
+  return { status: r.status, text, json: () => JSON.parse(text) as unknown };
+}
+
+async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const pod = (name: string, ns: string): Obj => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } });
+
+before(async () => {
+  if (skip) return;
+  dir = await mkdtemp(join(tmpdir(), 'gh-k8s-'));
+  cert = await makeTestCert();
+  kube = await startKubeStandIn({ tokens: { [GATEHOUSE_SA_TOKEN]: { name: 'gatehouse', groups: ['system:masters', 'system:authenticated'] } } });
+  for (const ns of ['x', 'prod']) kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  kube.create(pod('p', 'x'));
+  kube.create(pod('web', 'prod'));
+  kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'x' }, stringData: { password: SECRET_VALUE } });
+  kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'x' }, data: { token: `gh ${LOG_KEY}`, mode: 'fast' } });
+  kube.appendLog('x', 'p', 'first line\nsecond line');
+  const ca = join(dir, 'kube-ca.pem');
+  await writeFile(ca, kube.caCert);
+  const conn = (name: string, extra = ''): string => `  - { name: ${name}, type: kubernetes, target: "${kube.url}", token: "${GATEHOUSE_SA_TOKEN}", tls: { ca: "${ca}" }${extra} }`;
+  gw = await startTestGateway({
+    policy: POLICY,
+    noDatabase: true,
+    listen: { kubernetes: '127.0.0.1:0' },
+    tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+    connections: [conn('kube'), conn('kube-plain'), conn('kube-ro'), conn('kube-imp', ', impersonate: { groups: [gatehouse-agents, "{groups}"] }')].join('\n'),
+    extraConfig: 'review: { hold_timeout: 2m, valid_for: 5m }',
+  });
+  port = gw.gateway.address('kubernetes')!.port;
+});
+
+after(async () => {
+  await gw?.close();
+  await kube?.close();
+  await cert?.cleanup();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('kubectl get pods is allowed, forwarded with the connection\'s credentials, recorded with its status', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  kube.clearRequests();
+  const r = await kubectl(['get', 'pods'], { kubeconfig: kc });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\np\s+1\/1\s+Running\s+0\s+\d+s\n$/);
+  const list = kube.requests.find((q) => q.path === '/api/v1/namespaces/x/pods');
+  assert.ok(list, 'the list reached the API server');
+  assert.equal(list.headers.authorization, `Bearer ${GATEHOUSE_SA_TOKEN}`);
+  assert.equal(list.user?.name, 'gatehouse');
+  assert.equal(list.headers['impersonate-user'], undefined);
+  assert.match(String(list.headers.accept), /as=Table;v=v1;g=meta\.k8s\.io/);
+
+  const auditor = await gw.token({ clientId: 'auditor-1' });
+  const audit = await until(async () => {
+    const a = await api(auditor, 'GET', '/api/audit?type=command&limit=200');
+    const events = a.json() as { type: string; data: Record<string, unknown> }[];
+    return events.find((e) => e.type === 'command' && (e.data.attributes as Record<string, unknown> | undefined)?.resource === 'pods' && (e.data.attributes as Record<string, unknown>).verb === 'list' && e.data.status === 200);
+  }, 'the audit event of the list');
+  assert.deepEqual(audit.data.attributes, { verb: 'list', group: '', resource: 'pods', namespace: 'x', path: '/api/v1/namespaces/x/pods' });
+  assert.equal(audit.data.effect, 'allow');
+  assert.equal(audit.data.rule, 'agents#2');
+});
+
+test('kubectl delete in prod is refused with the rule\'s reason as a Forbidden Status; the API server never sees it', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube', 'prod');
+  kube.clearRequests();
+  const r = await kubectl(['delete', 'pod', 'web'], { kubeconfig: kc });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim(), 'Error from server (Forbidden): pods "web" is forbidden: agents never delete in prod (gatehouse: rule agents#0)');
+  assert.ok(kube.get('pods', 'prod', 'web'), 'the pod is still there');
+  assert.equal(kube.requests.filter((q) => q.method === 'DELETE').length, 0);
+  // kubectl lists, then deletes one by one: each delete is refused
+  const all = await kubectl(['delete', 'pods', '--all'], { kubeconfig: kc });
+  assert.equal(all.code, 1);
+  assert.match(all.stderr, /Error from server \(Forbidden\): pods "web" is forbidden: agents never delete in prod/);
+});
+
+test('a narrow policy: discovery passes on its own, anything not allowed is refused, port-forward included', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube-ro');
+  const ok = await kubectl(['get', 'pods'], { kubeconfig: kc });
+  assert.equal(ok.code, 0, ok.stderr);
+  const sec = await kubectl(['get', 'secrets'], { kubeconfig: kc });
+  assert.equal(sec.code, 1);
+  assert.equal(sec.stderr.trim(), 'Error from server (Forbidden): secrets is forbidden: no policy allows this (gatehouse)');
+  kube.clearRequests();
+  const pf = await kubectl(['port-forward', 'pod/p', '0:80'], { kubeconfig: kc, killAfterMs: 15_000 });
+  assert.equal(pf.code, 1);
+  assert.equal(pf.stderr.trim(), 'error: error upgrading connection: pods "p" is forbidden: no policy allows this (gatehouse)');
+  assert.ok(!kube.requests.some((q) => q.path.endsWith('/portforward')), 'the upgrade never reached the API server');
+  // allowed: the WebSocket upgrade is relayed (the stand-in speaks no port-forward and says so;
+  // kubectl's SPDY fallback gets the same answer)
+  const pf2 = await kubectl(['port-forward', 'pod/p', '0:80'], { kubeconfig: await agentKubeconfig(await gw.token(), 'kube-plain'), killAfterMs: 15_000 });
+  assert.equal(pf2.stderr.trim(), 'error: error upgrading connection: pods/portforward is not supported by the stand-in');
+  const up = kube.requests.filter((q) => q.path.endsWith('/portforward'));
+  assert.deepEqual(up.map((q) => [q.method, q.upgrade, q.headers['sec-websocket-protocol'], q.headers.authorization]), [['GET', 'websocket', 'SPDY/3.1+portforward.k8s.io', `Bearer ${GATEHOUSE_SA_TOKEN}`]]);
+});
+
+test('kubectl get secret -o yaml: Secret data masked (still base64), last-applied copy masked too', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  const r = await kubectl(['get', 'secret', 's', '-o', 'yaml'], { kubeconfig: kc });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stdout.includes(Buffer.from(SECRET_VALUE).toString('base64')), 'the base64 of the secret is absent');
+  assert.ok(!r.stdout.includes(SECRET_VALUE));
+  const obj = YAML.parse(r.stdout) as { data: Record<string, string> };
+  assert.equal(Buffer.from(obj.data.password ?? '', 'base64').toString(), '[redacted]');
+  // typed clients decode []byte fields: describe still works
+  const d = await kubectl(['describe', 'secret', 's'], { kubeconfig: kc });
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stdout, /password:\s+10 bytes/);
+
+  // kubectl apply keeps a copy of the object (data included) in an annotation
+  const file = join(dir, 'secret.yaml');
+  await writeFile(file, `apiVersion: v1\nkind: Secret\nmetadata: { name: applied, namespace: x }\ndata: { key: ${Buffer.from(SECRET_VALUE).toString('base64')} }\n`);
+  const plain = await agentKubeconfig(await gw.token(), 'kube-plain');
+  const ap = await kubectl(['apply', '-f', file], { kubeconfig: plain });
+  assert.equal(ap.code, 0, ap.stderr);
+  const y = await kubectl(['get', 'secret', 'applied', '-o', 'json'], { kubeconfig: kc });
+  assert.equal(y.code, 0, y.stderr);
+  assert.ok(!y.stdout.includes(Buffer.from(SECRET_VALUE).toString('base64')), y.stdout);
+  const applied = JSON.parse(y.stdout) as { metadata: { annotations: Record<string, string> } };
+  assert.match(applied.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'] ?? '', /"key":"W3JlZGFjdGVkXQ=="/);
+  // through the connection without mask rules the same request shows the value
+  const raw = await kubectl(['get', 'secret', 'applied', '-o', 'json'], { kubeconfig: plain });
+  assert.ok(raw.stdout.includes(Buffer.from(SECRET_VALUE).toString('base64')));
+});
+
+test('Table answers (kubectl get, -o wide, --show-labels) and lists are masked, ConfigMaps by detectors', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  kube.clearRequests();
+  const t = await kubectl(['get', 'secrets', '-o', 'wide'], { kubeconfig: kc });
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /^s\s+Opaque\s+1\s+\d+s$/m);
+  const tableReq = kube.requests.find((q) => q.path === '/api/v1/namespaces/x/secrets');
+  assert.match(String(tableReq?.headers.accept), /as=Table/);
+  const cm = await kubectl(['get', 'configmap', 'cfg', '-o', 'jsonpath={.data.token}'], { kubeconfig: kc });
+  assert.equal(cm.code, 0, cm.stderr);
+  assert.equal(cm.stdout, 'gh [github_token]');
+  const list = await kubectl(['get', 'secrets,configmaps', '-o', 'json'], { kubeconfig: kc });
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(!list.stdout.includes(LOG_KEY) && !list.stdout.includes(Buffer.from(SECRET_VALUE).toString('base64')));
+  // a server-side Table with the whole objects: the objects are masked
+  const custom = await kubectl(['get', 'secret', 's', '-o', 'custom-columns=PW:.data.password'], { kubeconfig: kc });
+  assert.equal(custom.code, 0, custom.stderr);
+  assert.equal(custom.stdout.trim().split('\n')[1], Buffer.from('[redacted]').toString('base64'));
+});
+
+test('protobuf: with masking active Accept asks for JSON; without it protobuf is left alone', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  kube.clearRequests();
+  const c = await kubectl(['create', 'secret', 'generic', 'made', `--from-literal=pw=${SECRET_VALUE}`], { kubeconfig: kc });
+  assert.equal(c.code, 0, c.stderr);
+  const post = kube.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/namespaces/x/secrets');
+  assert.ok(post);
+  assert.equal(post.headers['content-type'], 'application/vnd.kubernetes.protobuf', 'the protobuf body is forwarded unchanged');
+  assert.ok(!String(post.headers.accept).includes('protobuf'), `accept sent upstream: ${String(post.headers.accept)}`);
+  assert.equal(post.headers['accept-encoding'], undefined);
+
+  const plain = await agentKubeconfig(await gw.token(), 'kube-plain');
+  kube.clearRequests();
+  const c2 = await kubectl(['create', 'configmap', 'made2', '--from-literal=a=b'], { kubeconfig: plain });
+  assert.equal(c2.code, 0, c2.stderr);
+  const post2 = kube.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/namespaces/x/configmaps');
+  assert.match(String(post2?.headers.accept), /application\/vnd\.kubernetes\.protobuf/);
+});
+
+test('impersonation: configured headers name the agent; an agent\'s own Impersonate-* headers are refused', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube-imp');
+  kube.clearRequests();
+  const r = await kubectl(['get', 'pods'], { kubeconfig: kc });
+  assert.equal(r.code, 0, r.stderr);
+  const q = kube.requests.find((x) => x.path === '/api/v1/namespaces/x/pods');
+  assert.equal(q?.headers['impersonate-user'], 'agent-a');
+  assert.deepEqual(q?.headersDistinct['impersonate-group'], ['gatehouse-agents', 'ai-agents']);
+  assert.equal(q?.user?.name, 'gatehouse');
+  assert.deepEqual(q?.as, { name: 'agent-a', groups: ['gatehouse-agents', 'ai-agents', 'system:authenticated'] });
+
+  kube.clearRequests();
+  const as = await kubectl(['get', 'pods', '--as=system:admin', '--as-group=system:masters'], { kubeconfig: kc });
+  assert.equal(as.code, 1);
+  assert.match(as.stderr, /Error from server \(Forbidden\): pods is forbidden: impersonation \(impersonate-group, impersonate-user\) is not allowed through Gatehouse: requests act as the agent \(gatehouse\)$/m);
+  assert.equal(kube.requests.filter((x) => x.path.includes('/pods')).length, 0);
+});
+
+test('kubectl exec is held for review, approved through the API, runs, and its terminal is recorded', { skip }, async () => {
+  const token = await gw.token();
+  const kc = await agentKubeconfig(token);
+  const dba = await gw.token({ clientId: 'dba-1' });
+  const running = kubectl(['exec', 'p', '--', 'sh', '-c', 'echo hello-from-exec; echo "key ghp_abcdefghijklmnopqrstuvwxyz0123456789"'], { kubeconfig: kc, killAfterMs: 30_000 });
+  const review = await until(async () => {
+    const r = await api(dba, 'GET', '/api/reviews?state=pending');
+    return (r.json() as Record<string, unknown>[]).find((x) => String(x.command).includes('pods/exec'));
+  }, 'a pending review of the exec');
+  assert.equal(review.command, 'get pods/exec -n x p');
+  assert.equal(review.rule, 'agents#1');
+  assert.equal(kube.execs.filter((e) => e.pod === 'p').length, 0, 'nothing ran before the approval');
+  await new Promise((r) => setTimeout(r, 500));
+  const ok = await api(dba, 'POST', `/api/reviews/${String(review.id)}/approve`, { reason: 'fine' });
+  assert.equal(ok.status, 200, ok.text);
+  const r = await running;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'hello-from-exec\nkey [github_token]\n');
+  assert.ok(r.ms >= 500, 'kubectl waited for the approval');
+
+  const auditor = await gw.token({ clientId: 'auditor-1' });
+  const sessionId = String(review.session_id);
+  const cast = await until(async () => {
+    const a = await api(auditor, 'GET', `/api/sessions/${sessionId}/asciicast`);
+    return a.status === 200 && a.text.includes('hello-from-exec') ? a.text : undefined;
+  }, 'the asciicast of the exec');
+  const [header, ...events] = cast.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  assert.equal((header as { version: number }).version, 2);
+  const out = (events as [number, string, string][]).filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+  assert.equal(out, 'hello-from-exec\nkey [github_token]\n');
+  assert.ok((events as [number, string, string][]).some((e) => e[1] === 'm' && e[2].includes('pods/exec')));
+
+  // denied by the approver: kubectl falls back to SPDY and prints the refusal
+  const denied = kubectl(['exec', 'p', '--', 'true'], { kubeconfig: kc, killAfterMs: 30_000 });
+  const review2 = await until(async () => {
+    const x = await api(dba, 'GET', '/api/reviews?state=pending');
+    return (x.json() as Record<string, unknown>[]).find((y) => String(y.command).includes('pods/exec'));
+  }, 'a second pending review');
+  await api(dba, 'POST', `/api/reviews/${String(review2.id)}/deny`, { reason: 'not now' });
+  const d = await denied;
+  assert.equal(d.code, 1);
+  assert.match(d.stderr, new RegExp(`Error from server \\(Forbidden\\): pods "p" is forbidden: review ${String(review2.id)} was denied by dba-1: not now`));
+});
+
+test('kubectl exec -i and -it (in a pseudo-terminal): stdin, exit codes, resizes, all recorded', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube-plain');
+  const r = await kubectl(['exec', '-i', 'p', '--', 'cat'], { kubeconfig: kc, input: 'typed line\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'typed line\n');
+  assert.equal(kube.execs.at(-1)?.stdin, 'typed line\n');
+  assert.equal(kube.execs.at(-1)?.protocol, 'v5.channel.k8s.io');
+  assert.equal(kube.execs.at(-1)?.stdinClosed, true, 'the v5 close frame went through');
+  const three = await kubectl(['exec', 'p', '--', 'sh', '-c', 'exit 3'], { kubeconfig: kc });
+  assert.equal(three.code, 3);
+  assert.match(three.stderr, /command terminated with exit code 3/);
+
+  // -it needs a terminal: script(1) gives kubectl one, 100x30
+  const tty = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+    const child = spawn('script', ['-qec', `stty cols 100 rows 30; ${KUBECTL} exec -it p -- sh -c 'echo tty-ok; read line; echo "got $line"'`, '/dev/null'], {
+      env: { KUBECONFIG: kc, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const hard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('tty-ok') && !out.includes('sent')) {
+        out += '<sent>';
+        child.stdin.write('hello tty\n');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(hard);
+      resolve({ code, out });
+    });
+  });
+  assert.equal(tty.code, 0, tty.out);
+  assert.match(tty.out, /got hello tty/);
+  const ran = kube.execs.at(-1);
+  assert.equal(ran?.tty, true);
+  assert.deepEqual(ran?.resizes[0], { Width: 100, Height: 30 });
+
+  const auditor = await gw.token({ clientId: 'auditor-1' });
+  const sessions = (await api(auditor, 'GET', '/api/sessions?protocol=kubernetes&connection=kube-plain&limit=100')).json() as { id: string }[];
+  const cast = await until(async () => {
+    for (const x of sessions) {
+      const a = await api(auditor, 'GET', `/api/sessions/${x.id}/asciicast`);
+      if (a.status === 200 && a.text.includes('got hello tty')) return a.text;
+    }
+    return undefined;
+  }, 'the asciicast of the tty exec');
+  const [header, ...events] = cast.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  assert.deepEqual([(header as { width: number }).width, (header as { height: number }).height], [100, 30]);
+  const ev = events as [number, string, string][];
+  assert.ok(ev.some((e) => e[1] === 'r' && e[2] === '100x30'));
+  assert.ok(ev.some((e) => e[1] === 'i' && e[2].includes('hello tty')), 'the input is recorded');
+  assert.ok(ev.some((e) => e[1] === 'o' && e[2].includes('tty-ok')));
+});
+
+test('kubectl logs -f streams lines as they are appended, masked line by line', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  let i = 0;
+  let ticker: NodeJS.Timeout | undefined;
+  const seen: number[] = [];
+  const t0 = Date.now();
+  const r = await kubectl(['logs', '-f', 'p'], {
+    kubeconfig: kc,
+    killAfterMs: 15_000,
+    until: (out) => {
+      const n = (out.match(/^tick /gm) ?? []).length;
+      while (seen.length < n) seen.push(Date.now() - t0);
+      return n >= 4;
+    },
+    onStart: () => {
+      ticker = setInterval(() => kube.appendLog('x', 'p', `tick ${i++} ${i === 2 ? LOG_KEY : 'plain'}`), 400);
+    },
+  });
+  clearInterval(ticker);
+  assert.match(r.stdout, /^first line\nsecond line\ntick 0 plain\ntick 1 \[github_token\]\ntick 2 plain\ntick 3 plain\n/);
+  assert.ok(!r.stdout.includes(LOG_KEY));
+  // lines arrive one by one, about 400 ms apart: nothing waits for the stream to end
+  const gaps = seen.slice(1).map((t, k) => t - (seen[k] ?? 0));
+  assert.ok(gaps.every((g) => g > 150), `gaps between lines: ${gaps.join(', ')}`);
+});
+
+test('kubectl get pods --watch keeps streaming for more than 30 s', { skip, timeout: 60_000 }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  let n = 0;
+  let ticker: NodeJS.Timeout | undefined;
+  const r = await kubectl(['get', 'pods', '--watch', '--output-watch-events'], {
+    kubeconfig: kc,
+    killAfterMs: 31_000,
+    onStart: () => {
+      ticker = setInterval(() => {
+        const name = `w${n++}`;
+        kube.create(pod(name, 'x'));
+      }, 3_000);
+    },
+  });
+  clearInterval(ticker);
+  for (let k = 0; k < n; k++) kube.delete('pods', 'x', `w${k}`);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0] ?? '', /^EVENT\s+NAME\s+READY\s+STATUS/);
+  assert.ok(n >= 10, `${n} pods created`);
+  assert.match(r.stdout, new RegExp(`^ADDED\\s+w${n - 1}\\s+1/1\\s+Running`, 'm'), 'the last pod, created ~30 s in, arrived');
+  assert.equal(r.stderr, '');
+});
+
+test('token expiry ends a running exec session: kubectl gets a Failure on the error channel', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token({ ttlSec: 4 }), 'kube-plain');
+  const r = await kubectl(['exec', 'p', '--', 'sh', '-c', 'echo started; exec sleep 20'], { kubeconfig: kc, killAfterMs: 25_000 });
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stdout, 'started\n');
+  assert.match(r.stderr, /session ended: token expired/);
+  assert.ok(r.ms < 10_000, `ended after ${r.ms} ms`);
+  // the exec on the API server's side ended with it
+  const ran = kube.execs.at(-1);
+  assert.deepEqual(ran?.command, ['sh', '-c', 'echo started; exec sleep 20']);
+  await ran?.done;
+  assert.equal(ran?.exitCode, 137);
+  // the same token is refused from now on
+  const again = await kubectl(['get', 'pods'], { kubeconfig: kc });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /error: You must be logged in to the server \(token expired\)/);
+});
