@@ -87,6 +87,7 @@ export function commandText(cmd: Command): string {
     case 'sql':
       return cmd.text;
     case 'k8s':
+      if (cmd.resource === '' && cmd.path !== undefined) return `${cmd.verb} ${cmd.path}`;
       return `${cmd.verb} ${cmd.group ? `${cmd.resource}.${cmd.group}` : cmd.resource}${cmd.subresource ? `/${cmd.subresource}` : ''}${cmd.namespace ? ` -n ${cmd.namespace}` : ''}${cmd.name ? ` ${cmd.name}` : ''}`;
     case 'ssh':
       return cmd.command ?? cmd.channel;
