@@ -103,6 +103,11 @@ export interface KubeStandInOptions {
   version?: { major: string; minor: string };
   host?: string;
   port?: number;
+  /**
+   * Answers a request in place of the stand-in (after authentication and authorization): for
+   * tests of what a real API server may send that the stand-in never does (protobuf, gzip).
+   */
+  intercept?: (req: IncomingMessage, info: RequestInfo) => { status: number; headers: Record<string, string>; body: Buffer | string } | undefined;
 }
 
 /** One request as it reached the stand-in. */
@@ -1199,6 +1204,11 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
     try {
       if (tooLarge) throw new HttpError(requestEntityTooLargeStatus());
       const { info, query } = admit(req, rec);
+      const over = options.intercept?.(req, info);
+      if (over) {
+        res.writeHead(over.status, over.headers);
+        return void res.end(over.body);
+      }
       if (!info.isResourceRequest) return nonResource(req, res, info.path);
       if (req.headers.upgrade) throw new HttpError(badRequestStatus('unexpected upgrade'));
       await handleResource(req, res, info, query, raw);
