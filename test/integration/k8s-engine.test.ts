@@ -12,7 +12,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { startKubeStandIn, type KubeStandIn, type Obj } from '../support/kube-apiserver.js';
+import type { IncomingMessage } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import type { RequestInfo } from '../../src/engines/kubernetes/request-info.js';
+import { startKubeStandIn, type KubeStandIn, type KubeStandInOptions, type Obj } from '../support/kube-apiserver.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
 
@@ -66,6 +69,12 @@ let cert: TestCert;
 let dir: string;
 let port: number;
 let kubeconfigs = 0;
+let caFile: string;
+/** Per test: answers the stand-in gives in place of its own. */
+let intercept: KubeStandInOptions['intercept'];
+
+/** A `connections:` item for the stand-in. */
+const connYaml = (name: string, extra = ''): string => `  - { name: ${name}, type: kubernetes, target: "${kube.url}", token: "${GATEHOUSE_SA_TOKEN}", tls: { ca: "${caFile}" }${extra} }`;
 
 function kubectl(args: string[], opts: RunOptions): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -134,16 +143,19 @@ before(async () => {
   if (skip) return;
   dir = await mkdtemp(join(tmpdir(), 'gh-k8s-'));
   cert = await makeTestCert();
-  kube = await startKubeStandIn({ tokens: { [GATEHOUSE_SA_TOKEN]: { name: 'gatehouse', groups: ['system:masters', 'system:authenticated'] } } });
+  kube = await startKubeStandIn({
+    tokens: { [GATEHOUSE_SA_TOKEN]: { name: 'gatehouse', groups: ['system:masters', 'system:authenticated'] } },
+    intercept: (req: IncomingMessage, info: RequestInfo) => intercept?.(req, info),
+  });
   for (const ns of ['x', 'prod']) kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   kube.create(pod('p', 'x'));
   kube.create(pod('web', 'prod'));
   kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'x' }, stringData: { password: SECRET_VALUE } });
   kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'x' }, data: { token: `gh ${LOG_KEY}`, mode: 'fast' } });
   kube.appendLog('x', 'p', 'first line\nsecond line');
-  const ca = join(dir, 'kube-ca.pem');
-  await writeFile(ca, kube.caCert);
-  const conn = (name: string, extra = ''): string => `  - { name: ${name}, type: kubernetes, target: "${kube.url}", token: "${GATEHOUSE_SA_TOKEN}", tls: { ca: "${ca}" }${extra} }`;
+  caFile = join(dir, 'kube-ca.pem');
+  await writeFile(caFile, kube.caCert);
+  const conn = connYaml;
   gw = await startTestGateway({
     policy: POLICY,
     noDatabase: true,
@@ -175,7 +187,20 @@ test('kubectl get pods is allowed, forwarded with the connection\'s credentials,
   assert.equal(list.headers['impersonate-user'], undefined);
   assert.match(String(list.headers.accept), /as=Table;v=v1;g=meta\.k8s\.io/);
 
+  // every request of a token on a connection belongs to one Gatehouse session
+  const again = await kubectl(['get', 'pods', 'p'], { kubeconfig: kc });
+  assert.equal(again.code, 0, again.stderr);
   const auditor = await gw.token({ clientId: 'auditor-1' });
+  const sessions = (await api(auditor, 'GET', '/api/sessions?protocol=kubernetes&connection=kube')).json() as { id: string; live: boolean }[];
+  assert.equal(sessions.length, 1);
+  const rec = await until(async () => {
+    const events = (await api(auditor, 'GET', `/api/sessions/${sessions[0]?.id ?? ''}/recording`)).json() as { type: string; data: Record<string, unknown> }[];
+    return events.some((e) => e.type === 'statement' && e.data.command === 'get pods -n x p' && e.data.status === 200) ? events : undefined;
+  }, 'the recording of both runs');
+  assert.ok(rec.some((e) => e.type === 'statement' && e.data.command === 'list pods -n x' && e.data.status === 200));
+  assert.ok(rec.some((e) => e.type === 'statement' && e.data.command === 'get /apis' && e.data.rule === 'agents#2'), 'discovery is recorded by path');
+  assert.ok(rec.some((e) => e.type === 'result' && e.data.tag === 'HTTP 200' && typeof e.data.durationMs === 'number'));
+
   const audit = await until(async () => {
     const a = await api(auditor, 'GET', '/api/audit?type=command&limit=200');
     const events = a.json() as { type: string; data: Record<string, unknown> }[];
@@ -286,6 +311,29 @@ test('protobuf: with masking active Accept asks for JSON; without it protobuf is
   assert.equal(c2.code, 0, c2.stderr);
   const post2 = kube.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/namespaces/x/configmaps');
   assert.match(String(post2?.headers.accept), /application\/vnd\.kubernetes\.protobuf/);
+
+  // an API server that answers protobuf anyway: withheld when the answer needs masking
+  intercept = (_req, info) => (info.resource === 'pods' && info.name === 'p' && info.verb === 'get' ? { status: 200, headers: { 'content-type': 'application/vnd.kubernetes.protobuf' }, body: Buffer.from('k8s\0\n\x0a\x02v1\x12\x03Pod') } : undefined);
+  try {
+    const pb = await kubectl(['get', 'pod', 'p', '-o', 'name'], { kubeconfig: kc });
+    assert.equal(pb.code, 1);
+    assert.equal(pb.stderr.trim(), 'Error from server (InternalError): Internal error occurred: the API server answered in application/vnd.kubernetes.protobuf, which Gatehouse cannot inspect for masking; the answer was withheld');
+    // gzip it was not asked for: decoded, then masked
+    const secret = kube.get('secrets', 'x', 's');
+    intercept = (_req, info) => (info.resource === 'secrets' && info.name === 's' ? { status: 200, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify(secret)) } : undefined);
+    const gz = await kubectl(['get', 'secret', 's', '-o', 'jsonpath={.data.password}'], { kubeconfig: kc });
+    assert.equal(gz.code, 0, gz.stderr);
+    assert.equal(gz.stdout, Buffer.from('[redacted]').toString('base64'));
+  } finally {
+    intercept = undefined;
+  }
+});
+
+test('the Kubernetes listener needs tls: and says so at start', { skip }, async () => {
+  await assert.rejects(
+    startTestGateway({ policy: POLICY, noDatabase: true, issuer: gw.issuer, listen: { kubernetes: '127.0.0.1:0' }, connections: connYaml('kube') }),
+    (e: Error) => e.message.includes('listen.kubernetes needs `tls:`') && e.message.includes('kubectl sends bearer tokens only over https'),
+  );
 });
 
 test('impersonation: configured headers name the agent; an agent\'s own Impersonate-* headers are refused', { skip }, async () => {
