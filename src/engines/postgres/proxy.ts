@@ -12,6 +12,7 @@
  * for any error; and a refusal inside a transaction block aborts it, exactly as PostgreSQL's own
  * permission errors do.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -43,6 +44,11 @@ import { denialFields, errorFields, noticeInit } from './wire-error.js';
 
 /** The target must fail to parse this; its error is then replaced by the gateway's. */
 const REFUSED_SQL = 'GATEHOUSE_REFUSED /* refused by the gateway: this statement never ran */';
+/**
+ * A statement / portal name no agent can have created (random per process): binding or executing it
+ * makes the target fail, and its error is replaced by the gateway's.
+ */
+const REFUSED_NAME = `gatehouse_refused_${randomBytes(12).toString('hex')}`;
 /** Rows of each result kept (masked) in the recording. */
 const SAMPLE_ROWS = 5;
 
@@ -282,7 +288,7 @@ export class PgProxy {
         const portal = this.#portals.get(m.portal);
         if (portal === undefined) {
           this.#ops.push({ kind: 'execute', portal, refused: new GatehouseError('ERR_PROTOCOL', `portal "${m.portal}" does not exist`), t0: 0, result: newResult() });
-          return frontend.execute(`gatehouse_refused_${m.portal}`, m.maxRows);
+          return frontend.execute(REFUSED_NAME, m.maxRows);
         }
         const out: Buffer[] = [];
         if (this.#session.masker.active && portal.fields === undefined) {
@@ -331,7 +337,7 @@ export class PgProxy {
       // Only statements prepared through this session (Parse) and allowed can be bound.
       const why = statement === undefined ? `prepared statement "${m.statement}" was not prepared through the gateway` : `prepared statement "${m.statement}" was refused`;
       this.#ops.push({ kind: 'bind', refused: new GatehouseError('ERR_ACCESS_DENIED', why) });
-      return frontend.bind(m.portal, `gatehouse_refused_${m.statement}`);
+      return frontend.bind(m.portal, REFUSED_NAME);
     }
     if (m.params.length > 0) {
       this.#session.record({ type: 'params', params: m.params.map((p, i) => (p === null ? null : paramFormat(m.paramFormats, i) === 1 ? `<binary ${p.length} bytes>` : p.toString('utf8'))) });
