@@ -182,18 +182,36 @@ test('results are cached by text and frozen', () => {
   assert.notEqual(classifyPostgres('SELECT * FROM users JOIN orders USING (id) '), a);
 });
 
+test('texts that differ only in constants are parsed once and keep their own text', () => {
+  clearClassifierCache();
+  const a = classifyPostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 17;');
+  const b = classifyPostgres("SELECT abalance FROM pgbench_accounts WHERE aid = 4711;");
+  assert.deepStrictEqual({ ...b[0], text: '' }, { ...a[0], text: '' });
+  assert.equal(b[0]?.text, 'SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+  const reason = classifyPostgres("SET gatehouse.reason = 'other'");
+  classifyPostgres("SET gatehouse.reason = 'first'");
+  assert.equal(classifyPostgres("SET gatehouse.reason = 'third one'")[0]?.text, "SET gatehouse.reason = 'third one'");
+  assert.equal(reason[0]?.type, 'set');
+  const del = classifyPostgres('/* x */ DELETE FROM t WHERE id = 1');
+  assert.equal(del[0]?.type, 'delete');
+  assert.equal(classifyPostgres('/* x */ DELETE FROM t WHERE id = 2')[0]?.type, 'delete');
+  assert.equal(classifyPostgres('SELECT 1; DROP TABLE t').length, 2);
+  assert.equal(classifyPostgres('SELECT 2; DROP TABLE t')[1]?.type, 'ddl');
+});
+
 test('the cache is bounded (LRU)', async () => {
   await initClassifier({ cacheEntries: 3 });
   try {
     clearClassifierCache();
-    const first = classifyPostgres('SELECT 1');
-    classifyPostgres('SELECT 2');
-    classifyPostgres('SELECT 3');
-    assert.equal(classifyPostgres('SELECT 1'), first, 'hit refreshes recency');
-    classifyPostgres('SELECT 4');
-    classifyPostgres('SELECT 5');
-    classifyPostgres('SELECT 6');
-    assert.notEqual(classifyPostgres('SELECT 1'), first, 'evicted');
+    const q = (n: number): string => `SELECT 1 AS c${n}`;
+    const first = classifyPostgres(q(1));
+    classifyPostgres(q(2));
+    classifyPostgres(q(3));
+    assert.equal(classifyPostgres(q(1)), first, 'hit refreshes recency');
+    classifyPostgres(q(4));
+    classifyPostgres(q(5));
+    classifyPostgres(q(6));
+    assert.notEqual(classifyPostgres(q(1)), first, 'evicted');
   } finally {
     await initClassifier({ cacheEntries: 5000 });
   }

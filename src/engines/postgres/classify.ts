@@ -31,7 +31,7 @@
  *   tables. Function names are lower-cased; a qualified call is reported both bare (`pg_read_file`)
  *   and qualified (`pg_catalog.pg_read_file`).
  */
-import { loadModule, parseSync } from 'libpg-query';
+import { loadModule, normalizeSync, parseSync } from 'libpg-query';
 import type { SqlStatement, SqlStatementType, SqlTableRef } from '../../core/command.js';
 import { GatehouseError } from '../../core/errors.js';
 
@@ -47,6 +47,12 @@ let loading: Promise<void> | undefined;
 let cacheEntries = 5000;
 let maxCachedTextLength = 65536;
 const cache = new Map<string, readonly SqlStatement[]>();
+/**
+ * Single-statement results by normalized text (constants replaced by `$n`, as pg_stat_statements
+ * does): texts that differ only in their constants classify alike, so `… WHERE id = 1` and
+ * `… WHERE id = 2` parse once. Only the statement's `text` differs, and it is the query's own.
+ */
+const shapes = new Map<string, SqlStatement>();
 
 /**
  * Loads the parser (≈ 65 ms, once per process). Must resolve before `classifyPostgres` is called.
@@ -56,6 +62,7 @@ export async function initClassifier(options: ClassifierOptions = {}): Promise<v
   if (options.cacheEntries !== undefined) cacheEntries = Math.max(0, Math.floor(options.cacheEntries));
   if (options.maxCachedTextLength !== undefined) maxCachedTextLength = Math.max(0, Math.floor(options.maxCachedTextLength));
   while (cache.size > cacheEntries) cache.delete(cache.keys().next().value!);
+  while (shapes.size > cacheEntries) shapes.delete(shapes.keys().next().value!);
   loading ??= loadModule().then(() => {
     loaded = true;
   });
@@ -65,6 +72,7 @@ export async function initClassifier(options: ClassifierOptions = {}): Promise<v
 /** Empties the parse cache (tests, policy reloads do not need it: results do not depend on policy). */
 export function clearClassifierCache(): void {
   cache.clear();
+  shapes.clear();
 }
 
 /**
@@ -79,12 +87,34 @@ export function classifyPostgres(text: string): readonly SqlStatement[] {
     cache.set(text, hit);
     return hit;
   }
+  const cacheable = text.length <= maxCachedTextLength && cacheEntries > 0;
+  let shapeKey: string | undefined;
+  if (cacheable && !text.includes('\0')) {
+    try {
+      shapeKey = normalizeSync(text);
+    } catch {
+      shapeKey = undefined;
+    }
+    const shape = shapeKey === undefined ? undefined : shapes.get(shapeKey);
+    if (shape) {
+      shapes.delete(shapeKey!);
+      shapes.set(shapeKey!, shape);
+      return Object.freeze([Object.freeze({ ...shape, text: text.trim() })]);
+    }
+  }
   const result = deepFreeze(classifyUncached(text));
-  if (text.length <= maxCachedTextLength && cacheEntries > 0) {
-    cache.set(text, result);
-    if (cache.size > cacheEntries) cache.delete(cache.keys().next().value!);
+  if (cacheable) {
+    remember(cache, text, result);
+    const only = result[0];
+    // Only when the statement's text is the whole query (nothing trimmed off around it).
+    if (shapeKey !== undefined && result.length === 1 && only !== undefined && only.type !== 'unknown' && only.text === text.trim()) remember(shapes, shapeKey, only);
   }
   return result;
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value);
+  if (map.size > cacheEntries) map.delete(map.keys().next().value!);
 }
 
 function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
