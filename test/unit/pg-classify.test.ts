@@ -187,7 +187,9 @@ test('texts that differ only in constants are parsed once and keep their own tex
   const a = classifyPostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 17;');
   const b = classifyPostgres("SELECT abalance FROM pgbench_accounts WHERE aid = 4711;");
   assert.deepStrictEqual({ ...b[0], text: '' }, { ...a[0], text: '' });
-  assert.equal(b[0]?.text, 'SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+  assert.equal(a[0]?.text, 'SELECT abalance FROM pgbench_accounts WHERE aid = 17');
+  assert.equal(b[0]?.text, 'SELECT abalance FROM pgbench_accounts WHERE aid = 4711');
+  assert.notEqual(b, classifyPostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;'), 'not parsed, not kept by exact text');
   const reason = classifyPostgres("SET gatehouse.reason = 'other'");
   classifyPostgres("SET gatehouse.reason = 'first'");
   assert.equal(classifyPostgres("SET gatehouse.reason = 'third one'")[0]?.text, "SET gatehouse.reason = 'third one'");

@@ -99,7 +99,7 @@ export function classifyPostgres(text: string): readonly SqlStatement[] {
     if (shape) {
       shapes.delete(shapeKey!);
       shapes.set(shapeKey!, shape);
-      return Object.freeze([Object.freeze({ ...shape, text: text.trim() })]);
+      return Object.freeze([Object.freeze({ ...shape, text: ownText(text) })]);
     }
   }
   const result = deepFreeze(classifyUncached(text));
@@ -107,9 +107,15 @@ export function classifyPostgres(text: string): readonly SqlStatement[] {
     remember(cache, text, result);
     const only = result[0];
     // Only when the statement's text is the whole query (nothing trimmed off around it).
-    if (shapeKey !== undefined && result.length === 1 && only !== undefined && only.type !== 'unknown' && only.text === text.trim()) remember(shapes, shapeKey, only);
+    if (shapeKey !== undefined && result.length === 1 && only !== undefined && only.type !== 'unknown' && only.text === ownText(text)) remember(shapes, shapeKey, only);
   }
   return result;
+}
+
+/** A single statement's own text as the parser reports it: the query trimmed, without its final `;`. */
+function ownText(text: string): string {
+  const t = text.trim();
+  return t.endsWith(';') ? t.slice(0, -1).trimEnd() : t;
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
