@@ -8,7 +8,12 @@
  * block is held until its `-----END` arrives. A held tail is released after {@link HOLD_MS} or
  * {@link HOLD_BYTES}. Beyond `limit` bytes nothing more is recorded; the count of bytes left out is
  * reported once at the end.
+ *
+ * Binary output (a chunk holding a NUL byte or bytes that are not UTF-8) is not terminal text: it is
+ * not recorded (nor scanned) but counted, and each run of it is reported as a marker
+ * (`onBinary(bytes)`), so `cat` of an image or an archive costs the recording nothing.
  */
+import { isUtf8 } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 
 export const FLUSH_MS = 50;
@@ -23,10 +28,33 @@ export interface StreamRecorderOptions {
   limit: number;
   /** Called once at close when bytes were left out. */
   onTruncated?: (skipped: number) => void;
+  /** Called after each run of binary (non-text) chunks, with its length. */
+  onBinary?: (bytes: number) => void;
   now?: () => number;
 }
 
 const WS = /[\s]/;
+
+/**
+ * True when a chunk is not terminal text: it holds a NUL byte, or it is not UTF-8 once up to three
+ * bytes of a character split by the chunk boundary are set aside at either end.
+ */
+export function isBinaryChunk(c: Buffer): boolean {
+  if (c.includes(0)) return true;
+  let start = 0;
+  while (start < 3 && start < c.length && ((c[start] as number) & 0xc0) === 0x80) start++;
+  let end = c.length;
+  // A lead byte near the end whose sequence the chunk cuts short.
+  for (let i = Math.max(start, c.length - 3); i < c.length; i++) {
+    const b = c[i] as number;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    if (need > 1 && i + need > c.length) {
+      end = i;
+      break;
+    }
+  }
+  return !isUtf8(c.subarray(start, end));
+}
 
 /** Index just past the last safe cut point in `s`, or 0 when there is none. */
 export function safeCut(s: string): number {
@@ -52,6 +80,7 @@ export class StreamRecorder {
   /** When the text now held back was first held. */
   #heldSince: number | undefined;
   #closed = false;
+  #binary = 0;
 
   constructor(o: StreamRecorderOptions) {
     this.#o = o;
@@ -63,6 +92,12 @@ export class StreamRecorder {
 
   push(chunk: Buffer): void {
     if (this.#closed) return;
+    if (isBinaryChunk(chunk)) {
+      if (this.#binary === 0) this.flush(true);
+      this.#binary += chunk.length;
+      return;
+    }
+    this.#endBinary();
     let c = chunk;
     if (this.#bytes + c.length > this.#o.limit) {
       const keep = Math.max(0, this.#o.limit - this.#bytes);
@@ -106,10 +141,18 @@ export class StreamRecorder {
     }
   }
 
+  #endBinary(): void {
+    if (this.#binary === 0) return;
+    const n = this.#binary;
+    this.#binary = 0;
+    this.#o.onBinary?.(n);
+  }
+
   /** Flushes everything and reports what was left out. */
   close(): void {
     if (this.#closed) return;
     this.flush(true);
+    this.#endBinary();
     this.#closed = true;
     if (this.#skipped > 0) this.#o.onTruncated?.(this.#skipped);
   }

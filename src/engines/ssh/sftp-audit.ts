@@ -106,6 +106,8 @@ class Reader {
 class Framer {
   #head = Buffer.alloc(0);
   #skip = 0;
+  /** Bytes of the current packet to skip once its head has been read. */
+  #skipAfter = 0;
   #type = 0;
   #len = 0;
   #body: Buffer[] = [];
@@ -140,7 +142,7 @@ class Framer {
         const isData = this.#type === this.dataType;
         if (!isData && bodyLen > MAX_META) throw new SftpProtocolError(`packet of type ${this.#type} too long (${this.#len} bytes)`);
         this.#bodyWant = isData ? Math.min(bodyLen, DATA_HEAD) : bodyLen;
-        this.#skip = bodyLen - this.#bodyWant;
+        this.#skipAfter = bodyLen - this.#bodyWant;
         this.#body = [];
         this.#bodyHave = 0;
         this.#inBody = true;
@@ -157,6 +159,8 @@ class Framer {
 
   #emit(): void {
     this.#inBody = false;
+    this.#skip = this.#skipAfter;
+    this.#skipAfter = 0;
     const body = this.#body.length === 1 ? (this.#body[0] as Buffer) : Buffer.concat(this.#body);
     this.#body = [];
     this.onPacket(this.#type, body, this.#len);
@@ -167,6 +171,8 @@ interface Pending {
   op: SftpOperation;
   /** open/opendir: the handle from the HANDLE reply is tracked under this path. */
   track?: 'file' | 'dir';
+  /** close: the handle's counts, read when the answer comes (reads still in flight count). */
+  handle?: HandleInfo;
 }
 
 interface HandleInfo {
@@ -184,7 +190,8 @@ interface HandleInfo {
 export class SftpAuditor {
   readonly #pending = new Map<number, Pending>();
   readonly #handles = new Map<string, HandleInfo>();
-  readonly #reads = new Map<number, string>();
+  /** READ requests in flight, by id: their DATA answers count for the handle. */
+  readonly #reads = new Map<number, HandleInfo>();
   #out: SftpOperation[] = [];
   readonly #client: Framer;
   readonly #server: Framer;
@@ -208,7 +215,7 @@ export class SftpAuditor {
 
   /** Operations without an answer, and the open handles (closed by the channel's end). */
   end(): SftpOperation[] {
-    for (const p of this.#pending.values()) this.#out.push({ ...p.op, outcome: 'no answer' });
+    for (const p of this.#pending.values()) this.#out.push({ ...p.op, ...(p.handle ? { read: p.handle.read, written: p.handle.written } : {}), outcome: 'no answer' });
     this.#pending.clear();
     for (const h of this.#handles.values()) if (!h.dir) this.#out.push({ op: 'close', path: h.path, read: h.read, written: h.written, outcome: 'channel closed' });
     this.#handles.clear();
@@ -227,8 +234,8 @@ export class SftpAuditor {
     if (type === T.INIT) return;
     const r = new Reader(body);
     const id = r.u32();
-    const expect = (op: SftpOperation['op'], path: string, extra: Partial<SftpOperation> = {}, track?: Pending['track']): void => {
-      this.#pending.set(id, { op: { op, path, outcome: 'pending', ...extra }, ...(track ? { track } : {}) });
+    const expect = (op: SftpOperation['op'], path: string, extra: Partial<SftpOperation> = {}, track?: Pending['track'], handle?: HandleInfo): void => {
+      this.#pending.set(id, { op: { op, path, outcome: 'pending', ...extra }, ...(track ? { track } : {}), ...(handle ? { handle } : {}) });
     };
     switch (type) {
       case T.OPEN: {
@@ -245,13 +252,13 @@ export class SftpAuditor {
       case T.CLOSE: {
         const handle = r.bytes().toString('latin1');
         const h = this.#handles.get(handle);
-        if (h && !h.dir) expect('close', h.path, { read: h.read, written: h.written });
+        if (h && !h.dir) expect('close', h.path, {}, undefined, h);
         this.#handles.delete(handle);
         break;
       }
       case T.READ: {
-        const handle = r.bytes().toString('latin1');
-        if (this.#handles.has(handle)) this.#reads.set(id, handle);
+        const h = this.#handles.get(r.bytes().toString('latin1'));
+        if (h) this.#reads.set(id, h);
         break;
       }
       case T.WRITE: {
@@ -309,9 +316,8 @@ export class SftpAuditor {
     const r = new Reader(body);
     const id = r.u32();
     if (type === T.DATA) {
-      const handle = this.#reads.get(id);
+      const h = this.#reads.get(id);
       this.#reads.delete(id);
-      const h = handle === undefined ? undefined : this.#handles.get(handle);
       if (h) h.read += Math.max(0, length - 1 - 4 - 4);
       return;
     }
@@ -319,6 +325,10 @@ export class SftpAuditor {
     const p = this.#pending.get(id);
     if (p === undefined) return;
     this.#pending.delete(id);
+    if (p.handle) {
+      p.op.read = p.handle.read;
+      p.op.written = p.handle.written;
+    }
     if (type === T.HANDLE) {
       const handle = r.bytes().toString('latin1');
       if (p.track) this.#handles.set(handle, { path: p.op.path, dir: p.track === 'dir', read: 0, written: 0 });
