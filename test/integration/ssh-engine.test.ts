@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,7 @@ const POLICY = String.raw`policies:
     subjects: { groups: [db-admins] }
     connections: [build-host]
     rules:
-      - { effect: allow, ssh: { channels: [forward] } }
+      - { effect: allow, ssh: { channels: [forward, agent] } }
       - { effect: deny, ssh: { channels: [sftp] }, reason: "no file transfer for admins" }
 `;
 
@@ -48,6 +48,7 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
   let port: number;
   let token: string;
   const logLines: string[] = [];
+  const agents: number[] = [];
 
   before(async () => {
     sshd = await startSshd();
@@ -76,6 +77,7 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
   });
 
   after(async () => {
+    for (const pid of agents) process.kill(pid, 'SIGTERM');
     await gw?.close();
     await sshd?.close();
   });
@@ -95,6 +97,19 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
       json = undefined;
     }
     return { status: r.status, text, json };
+  }
+
+  /** A real ssh-agent holding one key; returns its socket path (stopped in `after`). */
+  async function startAgent(): Promise<string> {
+    const sock = join(gw.dir, 'agent.sock');
+    const key = join(gw.dir, 'agent_key');
+    const started = await runCli('ssh-agent', ['-a', sock]);
+    const pid = /SSH_AGENT_PID=(\d+)/.exec(started.stdout)?.[1];
+    if (pid) agents.push(Number(pid));
+    await runCli('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'gatehouse-agent-key', '-f', key]);
+    const added = await runCli('ssh-add', [key], { SSH_AUTH_SOCK: sock });
+    assert.equal(added.status, 0, added.stderr);
+    return sock;
   }
 
   async function auditCommands(session: string): Promise<string[]> {
@@ -392,6 +407,33 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
       b.end();
     } finally {
       echo.close();
+    }
+  });
+
+  test('allowed by a rule: remote forwarding and agent forwarding work end to end', async () => {
+    const b = await gwClient({ port, token: await gw.token({ clientId: 'agent-b' }), agent: await startAgent() });
+    try {
+      // ssh -R: the target listens; a connection there reaches the agent's side.
+      b.on('tcp connection', (_info, accept) => {
+        const s = accept();
+        s.on('data', (d: Buffer) => s.end(`pong:${d.toString()}`));
+      });
+      const bound = await new Promise<number>((resolve, reject) => b.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))));
+      assert.ok(bound > 0);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const sock = connect(bound, '127.0.0.1', () => sock.write('ping'));
+        let got = '';
+        sock.on('data', (d: Buffer) => (got += d.toString()));
+        sock.on('end', () => resolve(got));
+        sock.on('error', reject);
+      });
+      assert.equal(reply, 'pong:ping');
+      // ssh -A: the target's ssh-add reaches the agent's own ssh-agent through the gateway.
+      const listed = await exec(b, 'ssh-add -l', { agentForward: true } as ExecOptions);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout.toString(), /gatehouse-agent-key \(ED25519\)/);
+    } finally {
+      b.end();
     }
   });
 

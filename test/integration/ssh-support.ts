@@ -64,7 +64,8 @@ export interface GwClientOptions {
   token: string;
   connection?: string;
   method?: 'password' | 'keyboard-interactive';
-  agent?: ssh2.BaseAgent;
+  /** An agent (object or ssh-agent socket path) for agent forwarding. */
+  agent?: ssh2.BaseAgent | string;
   /** Receives the host key the gateway presented. */
   onHostKey?: (key: Buffer) => void;
 }

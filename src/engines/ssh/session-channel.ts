@@ -108,6 +108,7 @@ function corker(sock: Socket | undefined): () => void {
 /** Copies `src` into `dst` with backpressure; `tap` sees each chunk first and may throw to stop the copy. */
 function relay(src: Readable, dst: Writable, tap: ((c: Buffer) => void) | undefined, onTapError: (e: unknown) => void, onData: () => void, cork: () => void): void {
   let stopped = false;
+  let waiting = false;
   src.on('data', (chunk: Buffer) => {
     if (stopped) return;
     onData();
@@ -121,9 +122,13 @@ function relay(src: Readable, dst: Writable, tap: ((c: Buffer) => void) | undefi
         return;
       }
     }
-    if (dst.writable && !dst.write(chunk)) {
+    if (dst.writable && !dst.write(chunk) && !waiting) {
+      waiting = true;
       src.pause();
-      dst.once('drain', () => src.resume());
+      dst.once('drain', () => {
+        waiting = false;
+        src.resume();
+      });
     }
   });
 }
