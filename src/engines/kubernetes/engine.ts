@@ -46,7 +46,7 @@ import type { Connection, SessionContext } from '../../core/sessions/types.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CHANNEL_PROTOCOLS, ExecProxy } from './exec.js';
 import { forwardHeaders, impersonationFor, impersonationHeaders, parseMediaType, responseHeaders, type HeaderMap } from './headers.js';
-import { isDiscoveryRequest, parseRequestInfo, toK8sCommand, type RequestInfo } from './request-info.js';
+import { isDiscoveryRequest, isLongRunning, parseRequestInfo, toK8sCommand, type RequestInfo } from './request-info.js';
 import { TextMaskTransform, WatchMaskTransform, kindHint, maskKubeJson } from './response-masking.js';
 import { KubeSessions, type Lease } from './sessions.js';
 import { badRequestStatus, internalErrorStatus, notFoundStatus, serviceUnavailableStatus, statusFromError, statusResponse, unauthorizedStatus, watchErrorEvent, type KubeStatus } from './status.js';
@@ -63,6 +63,8 @@ const FALLBACK_MS = 30_000;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const BEARER_PROTOCOL = 'base64url.bearer.authorization.k8s.io.';
 const REASON_HEADER = 'x-gatehouse-reason';
+/** Abort reason when the agent disconnects (recorded with status 499, as nginx logs it). */
+const CLIENT_GONE = 'client went away';
 
 interface Route {
   conn: Connection;
@@ -343,10 +345,14 @@ export class KubernetesEngine implements Engine {
     lease.signal.addEventListener('abort', onEnd, { once: true });
     res.once('close', () => {
       lease.signal.removeEventListener('abort', onEnd);
-      if (!res.writableFinished) abort.abort('client went away');
+      if (!res.writableFinished) abort.abort(CLIENT_GONE);
     });
     try {
       const { d, warnings } = await this.#decide(req, s, info, cmd, abort.signal, true);
+      if (abort.signal.reason === CLIENT_GONE) {
+        s.record({ type: 'statement', command: cmd, decision: d, status: 499 });
+        return;
+      }
       if (d.effect !== 'allow') {
         const a = answerOf(this.#refusal(d, info), warnings);
         s.record({ type: 'statement', command: cmd, decision: d, status: a.statusCode });
@@ -397,6 +403,11 @@ export class KubernetesEngine implements Engine {
     let watchJson = false;
     const onAbort = (): void => {
       const why = String(signal.reason ?? 'session ended');
+      if (res.destroyed || why === CLIENT_GONE) {
+        statement(499);
+        ureq.destroy();
+        return;
+      }
       if (!res.headersSent) {
         statement(403);
         sendAnswer(res, answerOf(statusFromError(new GatehouseError('ERR_SESSION_ENDED', `session ended: ${why}`), target(info))));
@@ -431,7 +442,8 @@ export class KubernetesEngine implements Engine {
         const h = { ...responseHeaders(ures.rawHeaders, new Set()), ...mergeWarnings(ures, extra) };
         res.writeHead(status, h);
         streaming = true;
-        res.flushHeaders();
+        // watch and follow: the agent sees the answer start before the first event or line
+        if (watchJson || isLongRunning(info)) res.flushHeaders();
         ures.pipe(res);
         ures.on('error', () => res.destroy());
         ures.on('aborted', () => res.destroy());
@@ -548,7 +560,7 @@ export class KubernetesEngine implements Engine {
     lease.signal.addEventListener('abort', onEnd, { once: true });
     socket.once('close', () => {
       lease.signal.removeEventListener('abort', onEnd);
-      abort.abort('client went away');
+      abort.abort(CLIENT_GONE);
       release();
     });
     const upgrade = String(req.headers.upgrade ?? '').toLowerCase();

@@ -98,8 +98,8 @@ function mapArray(arr: readonly unknown[], f: (el: unknown) => unknown): unknown
 }
 
 interface BytesFix {
-  /** Per key: the wire value and the text it decoded to. */
-  decoded: Map<string, { wire: string; text: string }>;
+  /** Per key: the wire value and, when it is base64 of UTF-8 text, that text. */
+  values: Map<string, { wire: string; text?: string }>;
 }
 
 /**
@@ -138,14 +138,16 @@ function prepareObject(masker: Masker, obj: Record<string, unknown>, kind: strin
   const field = kind === undefined ? undefined : BYTES_FIELDS[kind.toLowerCase()];
   if (field !== undefined && isRecord(obj[field])) {
     const data = obj[field] as Record<string, unknown>;
-    const fix: BytesFix = { decoded: new Map() };
+    const fix: BytesFix = { values: new Map() };
     const view: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(data)) {
-      const text = typeof v === 'string' ? decodeText(v) : undefined;
-      if (text !== undefined && typeof v === 'string') {
-        fix.decoded.set(k, { wire: v, text });
-        Object.defineProperty(view, k, { value: text, enumerable: true, writable: true, configurable: true });
-      } else Object.defineProperty(view, k, { value: v, enumerable: true, writable: true, configurable: true });
+      let shown: unknown = v;
+      if (typeof v === 'string') {
+        const text = decodeText(v);
+        fix.values.set(k, text === undefined ? { wire: v } : { wire: v, text });
+        if (text !== undefined) shown = text;
+      }
+      Object.defineProperty(view, k, { value: shown, enumerable: true, writable: true, configurable: true });
     }
     fixes.push(fix);
     out = { ...out, [field]: view };
@@ -169,9 +171,10 @@ function finishBytes(obj: Record<string, unknown>, field: string, fix: BytesFix 
   for (const [k, v] of Object.entries(data)) {
     let wire: unknown = v;
     if (typeof v === 'string') {
-      const d = fix?.decoded.get(k);
-      if (d !== undefined && d.text === v) wire = d.wire;
-      else if (d !== undefined || !(v.length % 4 === 0 && BASE64.test(v))) wire = Buffer.from(v, 'utf8').toString('base64');
+      // unchanged: the original bytes; changed (or not known): base64 of what masking left
+      const d = fix?.values.get(k);
+      if (d !== undefined && (d.text ?? d.wire) === v) wire = d.wire;
+      else wire = Buffer.from(v, 'utf8').toString('base64');
     }
     Object.defineProperty(out, k, { value: wire, enumerable: true, writable: true, configurable: true });
   }

@@ -5,6 +5,7 @@
  * request of it aborted) when the core ends it (token expiry, grant end, revocation, kill).
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Connection, SessionContext } from '../../core/sessions/types.js';
 import type { EngineContext } from '../types.js';
 
@@ -62,6 +63,8 @@ export class KubeSessions {
       if (this.#closed) throw new Error('listener closed');
       const idleMs = conn.options.idleTimeoutMs === undefined ? this.#ctx.idleTimeoutMs : Number(conn.options.idleTimeoutMs);
       e = { key, inflight: 0, idleMs, abort: new AbortController() };
+      // every request in flight on the session listens to it
+      setMaxListeners(0, e.abort.signal);
       const entry = e;
       this.#entries.set(key, entry);
       entry.opening = (async () => {
