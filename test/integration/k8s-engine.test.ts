@@ -33,6 +33,7 @@ const POLICY = `policies:
     rules:
       - { effect: deny, k8s: { verbs: [delete, deletecollection], namespaces: [prod] }, reason: "agents never delete in prod" }
       - { effect: review, k8s: { resources: [pods/exec, pods/attach] }, approvers: { groups: [dba] }, reason: "a human looks at every exec" }
+      - { effect: review, k8s: { verbs: [delete], namespaces: [staging] }, approvers: { groups: [dba] }, reason: "deletes in staging need a look" }
       - { effect: allow, k8s: {} }
       - { effect: mask, paths: ["Secret.data.*"] }
       - { effect: mask, detectors: [api_key] }
@@ -147,9 +148,10 @@ before(async () => {
     tokens: { [GATEHOUSE_SA_TOKEN]: { name: 'gatehouse', groups: ['system:masters', 'system:authenticated'] } },
     intercept: (req: IncomingMessage, info: RequestInfo) => intercept?.(req, info),
   });
-  for (const ns of ['x', 'prod']) kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const ns of ['x', 'prod', 'staging']) kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   kube.create(pod('p', 'x'));
   kube.create(pod('web', 'prod'));
+  kube.create(pod('old', 'staging'));
   kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'x' }, stringData: { password: SECRET_VALUE } });
   kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'x' }, data: { token: `gh ${LOG_KEY}`, mode: 'fast' } });
   kube.appendLog('x', 'p', 'first line\nsecond line');
@@ -198,7 +200,7 @@ test('kubectl get pods is allowed, forwarded with the connection\'s credentials,
     return events.some((e) => e.type === 'statement' && e.data.command === 'get pods -n x p' && e.data.status === 200) ? events : undefined;
   }, 'the recording of both runs');
   assert.ok(rec.some((e) => e.type === 'statement' && e.data.command === 'list pods -n x' && e.data.status === 200));
-  assert.ok(rec.some((e) => e.type === 'statement' && e.data.command === 'get /apis' && e.data.rule === 'agents#2'), 'discovery is recorded by path');
+  assert.ok(rec.some((e) => e.type === 'statement' && e.data.command === 'get /apis' && e.data.rule === 'agents#3'), 'discovery is recorded by path');
   assert.ok(rec.some((e) => e.type === 'result' && e.data.tag === 'HTTP 200' && typeof e.data.durationMs === 'number'));
 
   const audit = await until(async () => {
@@ -208,7 +210,7 @@ test('kubectl get pods is allowed, forwarded with the connection\'s credentials,
   }, 'the audit event of the list');
   assert.deepEqual(audit.data.attributes, { verb: 'list', group: '', resource: 'pods', namespace: 'x', path: '/api/v1/namespaces/x/pods' });
   assert.equal(audit.data.effect, 'allow');
-  assert.equal(audit.data.rule, 'agents#2');
+  assert.equal(audit.data.rule, 'agents#3');
 });
 
 test('kubectl delete in prod is refused with the rule\'s reason as a Forbidden Status; the API server never sees it', { skip }, async () => {
@@ -223,6 +225,27 @@ test('kubectl delete in prod is refused with the rule\'s reason as a Forbidden S
   const all = await kubectl(['delete', 'pods', '--all'], { kubeconfig: kc });
   assert.equal(all.code, 1);
   assert.match(all.stderr, /Error from server \(Forbidden\): pods "web" is forbidden: agents never delete in prod/);
+});
+
+test('kubectl delete held for review waits, then proceeds once approved, with a Warning naming the review', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube', 'staging');
+  const dba = await gw.token({ clientId: 'dba-1' });
+  const running = kubectl(['delete', 'pod', 'old'], { kubeconfig: kc, killAfterMs: 30_000 });
+  const review = await until(async () => {
+    const r = await api(dba, 'GET', '/api/reviews?state=pending');
+    return (r.json() as Record<string, unknown>[]).find((x) => x.command === 'delete pods -n staging old');
+  }, 'a pending review of the delete');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(kube.get('pods', 'staging', 'old'), 'not deleted while held');
+  // the agent cannot approve its own request
+  const self = await api(await gw.token(), 'POST', `/api/reviews/${String(review.id)}/approve`, {});
+  assert.equal(self.status, 403);
+  assert.equal((await api(dba, 'POST', `/api/reviews/${String(review.id)}/approve`, {})).status, 200);
+  const r = await running;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'pod "old" deleted');
+  assert.equal(r.stderr.trim(), `Warning: gatehouse: approved in review ${String(review.id)}`);
+  assert.equal(kube.get('pods', 'staging', 'old'), undefined);
 });
 
 test('a narrow policy: discovery passes on its own, anything not allowed is refused, port-forward included', { skip }, async () => {
