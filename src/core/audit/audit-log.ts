@@ -33,6 +33,8 @@ import { canonicalJson } from './canonical.js';
 
 /** Most events written in one store transaction. */
 const MAX_BATCH = 500;
+/** How long events gather before they are written together, ms. */
+const BATCH_WINDOW_MS = 5;
 
 /** prevHash of event 1. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -151,7 +153,7 @@ export interface AuditLogOptions {
 
 /**
  * Appends events to the hash chain through `store.appendAuditBatch`. Appends are queued and
- * written in call order, those queued in the same turn of the event loop in one transaction, so
+ * written in call order, those queued within a few milliseconds of each other in one transaction, so
  * `record()` costs the hot path no I/O; `append()` is the same queue, awaited; `flush()` waits for
  * everything queued so far. Each event's input is snapshotted
  * (normalized and redacted) when it is queued, so later mutation by the caller has no effect.
@@ -241,12 +243,12 @@ export class AuditLog {
   }
 
   /**
-   * Starts a drain on the next turn of the event loop, so that the events queued meanwhile (one per
-   * statement on a busy gateway) are written in one transaction.
+   * Starts a drain after a short window, so that the events queued meanwhile (one per statement on a
+   * busy gateway) are written in one transaction.
    */
   #kick(): void {
     if (this.#draining) return;
-    this.#draining = new Promise<void>((resolve) => setImmediate(resolve))
+    this.#draining = new Promise<void>((resolve) => setTimeout(resolve, BATCH_WINDOW_MS))
       .then(() => this.#drain())
       .finally(() => {
         this.#draining = undefined;
