@@ -47,6 +47,12 @@ const group = (p: string, sizes: number[], sep: string): string => {
 const b64url = (s: string): string => Buffer.from(s).toString('base64url');
 const RANDOM = 'Q7vK2mX9pL4sT8wZ3nB6cR1yH5jD0fGa';
 const rand = (n: number): string => (RANDOM.repeat(Math.ceil(n / RANDOM.length) + 1)).slice(0, n);
+/**
+ * A random-looking body without a single digit: the body of the OpenAI key that the benchmark's
+ * corpus planted and the masker let through (a 48-character base62 body lacks a digit about once
+ * in 4,500 keys; the detectors used to require one).
+ */
+const LETTERS = 'DITnumhoSTyJANmnJweVwDLwtIgQoxRxzEnwDPeXeBktOQjM';
 
 const JWT = `${b64url('{"alg":"RS256","typ":"JWT","kid":"k1"}')}.${b64url('{"sub":"agent-7","exp":1764000000}')}.${b64url('signature-bytes-here')}`;
 const PEM_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZ\n';
@@ -169,6 +175,7 @@ const CASES: Record<string, Case> = {
     hits: [
       [`aws_secret_access_key = ${'wJalrXUtnFEMI/K7MDENG/bPxRfiCY'}EXAMPLEKEY`, ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY']],
       [`AWS secret: "${rand(40)}"`, [rand(40)]],
+      [`aws_secret_access_key = ${LETTERS.slice(0, 40)}`, [LETTERS.slice(0, 40)]], // no digit
     ],
     misses: [
       `aws ${'A'.repeat(40)}`, // no entropy
@@ -176,6 +183,7 @@ const CASES: Record<string, Case> = {
       `no keyword here ${rand(40)}`,
       `aws key ${rand(41)}`, // 41 characters
       `aws ${' '.repeat(90)}${rand(40)}`, // too far from the keyword
+      `aws ${LETTERS.slice(0, 40).toLowerCase()}`, // one letter case only
     ],
   },
   google_api_key: {
@@ -217,8 +225,10 @@ const CASES: Record<string, Case> = {
     hits: [
       [`OPENAI_API_KEY=${'sk-proj-'}${rand(48)}`, [`sk-proj-${rand(48)}`]],
       [`"${'sk-'}${rand(48)}"`, [`sk-${rand(48)}`]],
+      [`${'sk-proj-'}${LETTERS}`, [`sk-proj-${LETTERS}`]], // no digit in the body
+      [`key=${'sk-'}${LETTERS.slice(0, 32)}`, [`sk-${LETTERS.slice(0, 32)}`]],
     ],
-    misses: [`sk-${'a'.repeat(30)}`, 'sk-abcdefghijklmnopqrstuvwxyz', `sk-ant-api03-${rand(40)}`, `sk-${rand(10)}`, 'disk-drive-controller-firmware-version'],
+    misses: [`sk-${'a'.repeat(30)}`, `sk-${LETTERS.slice(0, 24)}` /* short, no digit */, 'sk-abcdefghijklmnopqrstuvwxyz', `sk-ant-api03-${rand(40)}`, `sk-${rand(10)}`, 'disk-drive-controller-firmware-version'],
   },
   anthropic_key: {
     hits: [
@@ -263,6 +273,9 @@ const CASES: Record<string, Case> = {
       ['Authorization: Bearer xYz123AbC456dEf789', ['xYz123AbC456dEf789']],
       ['{"password": "Tr0ub4dor&3xQ!"}', ['Tr0ub4dor&3xQ!']],
       ['client_secret=9fJ2kL8mN4pQ7rS1&next=1', ['9fJ2kL8mN4pQ7rS1']],
+      // short values cannot reach 3.5 bits per character; mixed classes and few repeats suffice
+      ['password: "k9mPk2vQ7nR4"', ['k9mPk2vQ7nR4']],
+      ['DB_PASSWORD=Password123!', ['Password123!']],
     ],
     misses: [
       'password = "aaaaaaaaaaaaaaaa"', // low entropy
@@ -271,6 +284,8 @@ const CASES: Record<string, Case> = {
       'token = "0000000000000000"',
       'password=\\"x\\"', // too short even when escaped
       'the secret ingredient is love and patience',
+      'token = "v1.2.3-beta.4"', // short, no capitals
+      'token: "refresh_token"',
     ],
   },
 };

@@ -127,8 +127,14 @@ function regexDetector(
   return builtin(name, type, trigger, (text) => collect(re, text, (m) => accept(m, text)));
 }
 
-/** At least one upper-case letter, one lower-case letter and one digit: random, not prose. */
-function mixedClasses(s: string): boolean {
+/**
+ * Looks like a random token rather than prose: upper- and lower-case letters, and a digit unless the
+ * token is long (≥ 32). Random base62/base64 bodies of 32 characters or more lack a digit often
+ * enough (a 48-character base62 body about once in 4,500) that requiring one leaked real keys; they
+ * essentially never lack either letter case. Prose and identifiers (`sk-abcdefghijklmnopqrstuvwxyz`,
+ * hex digests) still fail.
+ */
+function randomLooking(s: string): boolean {
   let f = 0;
   for (let i = 0; i < s.length && f !== 7; i++) {
     const c = s.charCodeAt(i);
@@ -136,7 +142,7 @@ function mixedClasses(s: string): boolean {
     else if (isUpper(c)) f |= 2;
     else if (isLower(c)) f |= 4;
   }
-  return f === 7;
+  return f === 7 || (f === 6 && s.length >= 32);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,7 +449,7 @@ const awsSecretKey = builtin('aws_secret_key', 'aws_secret_key', SECRET_WORD_TRI
     for (const m of window.matchAll(AWS_SECRET_CANDIDATE)) {
       if (m.index > 80) break;
       const start = from + m.index;
-      if (start < last || !mixedClasses(m[0]) || shannonEntropy(m[0]) < 3.5) continue;
+      if (start < last || !randomLooking(m[0]) || shannonEntropy(m[0]) < 3.5) continue;
       if (start > 0 && /[A-Za-z0-9/+=]/.test(text[start - 1]!)) continue;
       (out ??= []).push({ start, end: start + 40 });
       last = start + 40;
@@ -510,7 +516,7 @@ const openaiKey = regexDetector(
   'openai_key',
   SK_TRIGGER,
   /(?<![A-Za-z0-9_-])sk-(?!ant-)(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,250}(?![A-Za-z0-9_-])/g,
-  (m) => mixedClasses(m[0]) && shannonEntropy(m[0]) >= 3.5,
+  (m) => randomLooking(m[0]) && shannonEntropy(m[0]) >= 3.5,
 );
 
 /** Anthropic keys: `sk-ant-api03-…`, `sk-ant-admin01-…`, `sk-ant-oat01-…`. */
@@ -519,7 +525,7 @@ const anthropicKey = regexDetector(
   'anthropic_key',
   SK_TRIGGER,
   /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,250}(?![A-Za-z0-9_-])/g,
-  (m) => mixedClasses(m[0]),
+  (m) => randomLooking(m[0]),
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -593,13 +599,26 @@ const connectionStringPassword = builtin('connection_string_password', 'password
 const SECRET_ASSIGNMENT_RE = new RegExp(`${SECRET_NAME}${SECRET_ASSIGNMENT}`, 'gi');
 const isQuote = (c: number): boolean => c === 34 || c === 39 || c === 96;
 
+/**
+ * The value of a secret assignment looks random: at least 3.5 bits of Shannon entropy per
+ * character, or — for short values, whose entropy cannot reach that (a 12-character string has at
+ * most log₂ 12 ≈ 3.58 bits, and two thirds of random 12-character base64 strings stay below 3.5) —
+ * upper- and lower-case letters and digits with entropy within 0.6 bit of the most its length
+ * allows (few repeated characters).
+ */
+function secretValue(v: string): boolean {
+  const h = shannonEntropy(v);
+  if (h >= 3.5) return true;
+  return h >= Math.log2(v.length) - 0.6 && randomLooking(v);
+}
+
 /** `Bearer xyz`, `Basic xyz`, `token xyz`: the credential is the second word. */
 const AUTH_SCHEME = /(?:bearer|basic|token|digest|negotiate) +/iy;
 
 /**
  * `secret=…`, `api_key: …`, `"password": "…"`, `Authorization: Bearer …`: an assignment to a
- * secret-sounding name whose value is at least 12 characters with at least 3.5 bits of Shannon
- * entropy per character (random, not a word). Only the value is reported.
+ * secret-sounding name whose value is at least 12 characters and looks random, not like a word
+ * (see {@link secretValue}). Only the value is reported.
  */
 const genericSecret = builtin('generic_secret', 'secret', SECRET_WORD_TRIGGER, (text) => {
   if (text.length < 16) return NONE;
@@ -636,7 +655,7 @@ const genericSecret = builtin('generic_secret', 'secret', SECRET_WORD_TRIGGER, (
       i++;
     }
     if (i > limit) i = limit;
-    if (i - start >= 12 && shannonEntropy(text.slice(start, i)) >= 3.5) {
+    if (i - start >= 12 && secretValue(text.slice(start, i))) {
       (out ??= []).push({ start, end: i });
       re.lastIndex = i;
     }
