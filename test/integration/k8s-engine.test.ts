@@ -526,8 +526,11 @@ test('kubectl get pods --watch keeps streaming for more than 30 s', { skip, time
   assert.equal(r.stderr, '');
 });
 
-test('token expiry ends a running exec session: kubectl gets a Failure on the error channel', { skip }, async () => {
-  const kc = await agentKubeconfig(await gw.token({ ttlSec: 4 }), 'kube-plain');
+test('token expiry ends the session: a running exec gets a Failure on its error channel, watches an ERROR event', { skip }, async () => {
+  const short = await gw.token({ ttlSec: 4 });
+  const kc = await agentKubeconfig(short, 'kube-plain');
+  // watches (streamed through untouched, and masked event by event) end with the session too
+  const watches = Promise.all(['kube-plain', 'kube'].map(async (c) => kubectl(['get', 'pods', '--watch'], { kubeconfig: await agentKubeconfig(short, c), killAfterMs: 25_000 })));
   const r = await kubectl(['exec', 'p', '--', 'sh', '-c', 'echo started; exec sleep 20'], { kubeconfig: kc, killAfterMs: 25_000 });
   assert.notEqual(r.code, 0);
   assert.equal(r.stdout, 'started\n');
@@ -538,6 +541,12 @@ test('token expiry ends a running exec session: kubectl gets a Failure on the er
   assert.deepEqual(ran?.command, ['sh', '-c', 'echo started; exec sleep 20']);
   await ran?.done;
   assert.equal(ran?.exitCode, 137);
+  for (const w of await watches) {
+    assert.match(w.stdout, /^p\s+1\/1\s+Running/m);
+    assert.ok(w.ms < 10_000, `the watch ended after ${w.ms} ms`);
+    // kubectl prints the watch's closing ERROR event (a Status) as a row
+    assert.match(w.stdout, /^Failure\s+Forbidden\s+pods is forbidden: session ended: token expired$/m);
+  }
   // the same token is refused from now on
   const again = await kubectl(['get', 'pods'], { kubeconfig: kc });
   assert.equal(again.code, 1);

@@ -611,8 +611,16 @@ export class KubernetesEngine implements Engine {
   /** exec/attach: a WebSocket to the API server, then the frame-level proxy. */
   #execUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, lease: Lease, info: RequestInfo, cmd: K8sCommand, d: CommandDecision, route: Route, release: () => void, t0: number, key: string): void {
     const s = lease.session;
-    const statement = (status: number): void => s.record({ type: 'statement', command: cmd, decision: d, status });
+    let decided = false;
+    const statement = (status: number): void => {
+      if (decided) return;
+      decided = true;
+      s.record({ type: 'statement', command: cmd, decision: d, status });
+    };
+    let refused = false;
     const refuse = (a: Answer): void => {
+      if (refused) return;
+      refused = true;
       statement(a.statusCode);
       this.#remember(key, a);
       writeRaw(socket, a);

@@ -65,7 +65,8 @@ export function kubeUpstream(conn: Connection): KubeUpstream {
   if (cert) tls.cert = cert;
   if (key) tls.key = key;
   if (typeof t.servername === 'string') tls.servername = t.servername;
-  const agentOpts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  // no cap on sockets: every watch and `logs -f` holds one for as long as it runs
+  const agentOpts = { keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo' as const };
   const agent = secure ? new HttpsAgent({ ...agentOpts, ...tls }) : new HttpAgent(agentOpts);
   const up: KubeUpstream = {
     connection: conn.name,
