@@ -41,6 +41,7 @@ import {
   type ResponseMessage,
   type ValueType,
 } from '../../src/engines/mysql/protocol.js';
+import { randomBytes } from 'node:crypto';
 import { isGatehouseError } from '../../src/core/errors.js';
 
 const P41 = Capability.PROTOCOL_41;
@@ -506,24 +507,49 @@ test('ClientParser: capabilities are the intersection with what the server adver
   assert.equal(p.capabilities, (CAPS & ~Capability.CONNECT_ATTRS) >>> 0);
 });
 
-test('ClientParser: SSLRequest, then nothing in the clear until startTls(), then the handshake response', () => {
+test('ClientParser: SSLRequest, the TLS bytes behind it handed back, nothing in the clear until startTls()', () => {
   const ssl = encodePacket(client.sslRequest({ capabilities: CAPS }), 1);
   const hs = encodePacket(client.handshakeResponse41({ capabilities: CAPS | Capability.SSL, user: 'agent' }), 2);
   const p = new ClientParser();
   assert.deepStrictEqual(p.push(ssl).map((m) => m.name), ['SSLRequest']);
   assert.equal(p.phase, 'tls');
+  assert.equal(p.takeTlsBytes().length, 0);
   p.startTls();
   assert.deepStrictEqual(p.push(hs).map((m) => m.name), ['HandshakeResponse41']);
-  // Data sent in the clear right behind the SSLRequest (before the TLS handshake) is refused.
-  throwsProtocol(() => new ClientParser().push(Buffer.concat([ssl, hs])), /unencrypted data after SSL request/);
+  // The client starts TLS right after its SSLRequest: a ClientHello in the same chunk is not framed
+  // as MySQL packets (its record header would read as a packet length) but handed back for TLS.
+  const clientHello = Buffer.concat([Buffer.from([0x16, 0x03, 0x03, 0x02, 0x00]), randomBytes(512)]);
+  for (let cut = 0; cut <= ssl.length + clientHello.length; cut += 5) {
+    const q = new ClientParser();
+    const both = Buffer.concat([ssl, clientHello]);
+    const first = q.push(both.subarray(0, Math.min(cut, both.length)));
+    if (cut < ssl.length) {
+      assert.equal(first.length, 0);
+      assert.deepStrictEqual(q.push(both.subarray(cut)).map((m) => m.name), ['SSLRequest']);
+      assert.deepStrictEqual(q.takeTlsBytes(), clientHello);
+    } else {
+      assert.deepStrictEqual(first.map((m) => m.name), ['SSLRequest']);
+      assert.deepStrictEqual(q.takeTlsBytes(), clientHello.subarray(0, cut - ssl.length));
+      // Later bytes belong to the TLS stream: the engine must not push them here.
+      if (cut < both.length) throwsProtocol(() => q.push(both.subarray(cut)), /outside TLS after SSL request/);
+    }
+  }
   const q = new ClientParser();
-  q.push(ssl);
-  throwsProtocol(() => q.push(Buffer.from([1])), /unencrypted data/);
+  q.push(Buffer.concat([ssl, clientHello]));
+  assert.equal(q.buffered, clientHello.length);
+  throwsProtocol(() => q.startTls(), /not handed to TLS/);
   const r = new ClientParser();
   throwsProtocol(() => r.startTls(), /without an SSL request/);
-  // A handshake response with CLIENT_SSL but no SSLRequest is fine for the parser (the engine decides).
+  throwsProtocol(() => new ClientParser().takeTlsBytes(), /no SSL request/);
+  // No second SSLRequest over TLS.
   const s = new ClientParser();
-  assert.equal(s.push(hs)[0]?.name, 'HandshakeResponse41');
+  s.push(ssl);
+  s.startTls();
+  throwsProtocol(() => s.push(ssl), /SSL request on a TLS connection/);
+  // A handshake response with CLIENT_SSL but no SSLRequest is fine for the parser (the engine decides).
+  assert.equal(new ClientParser().push(hs)[0]?.name, 'HandshakeResponse41');
+  // An oversized first packet is refused at its header.
+  throwsProtocol(() => new ClientParser().push(Buffer.from([0xff, 0xff, 0x0f, 1])), /too large/);
 });
 
 test('ClientParser: phases for COM_CHANGE_USER and LOCAL INFILE data', () => {

@@ -211,8 +211,13 @@ export interface ClientParserOptions {
  * `push()` and it returns complete messages, each with its `raw` bytes so they can be forwarded
  * unchanged. The meaning of a packet depends on the conversation, so the parser has a phase:
  *
- * - `handshake`: an SSLRequest (then phase `tls`: any further byte is refused until `startTls()`
- *   is called once the TLS stream is up) or a HandshakeResponse41 (then phase `auth`);
+ * - `handshake`: an SSLRequest or a HandshakeResponse41 (then phase `auth`). After an SSLRequest
+ *   the client starts its TLS handshake at once, without waiting for an answer, so the bytes that
+ *   followed the SSLRequest in the same chunk are the start of that handshake, never MySQL packets:
+ *   the parser stops framing (phase `tls`) and hands them back with `takeTlsBytes()`. The engine
+ *   removes its data listener, pauses the socket, puts those bytes back (`socket.unshift(bytes)`)
+ *   and wraps the socket in server-side TLS; once it is up, `startTls()` and feed the decrypted
+ *   stream. Any byte pushed in phase `tls` is refused;
  * - `auth`: every packet is an `AuthResponse` (after an AuthSwitchRequest or AuthMoreData the
  *   engine sent); call `expectCommands()` once the engine has sent OK;
  * - `command`: commands, each with sequence id 0. COM_CHANGE_USER switches back to `auth`;
@@ -233,6 +238,12 @@ export class ClientParser {
   private readonly statements = new Map<number, StatementInfo>();
   private lastPrepared: number | undefined;
   private failure: ProtocolError | undefined;
+  /** Handshake-phase bytes of the first packet, framed here (what follows an SSLRequest is TLS). */
+  private hsPieces: Buffer[] = [];
+  private hsLen = 0;
+  private hsNeed = -1;
+  private tlsBytes: Buffer | undefined;
+  private secured = false;
 
   constructor(options: ClientParserOptions = {}) {
     this.maxCommandBytes = options.maxPayloadBytes ?? 64 * 1024 * 1024;
@@ -256,20 +267,33 @@ export class ClientParser {
     this.caps = v >>> 0;
   }
 
-  /** Bytes of an incomplete packet held until the rest arrives. */
+  /** Bytes held: an incomplete packet, or TLS bytes not yet taken with `takeTlsBytes()`. */
   get buffered(): number {
-    return this.packets.buffered;
+    return this.packets.buffered + this.hsLen + (this.tlsBytes?.length ?? 0);
   }
 
   get error(): ProtocolError | undefined {
     return this.failure ?? this.packets.error;
   }
 
+  /**
+   * The bytes that arrived after the SSLRequest in the same chunk: the start of the client's TLS
+   * handshake, to be handed to the TLS layer (`socket.unshift()` before wrapping). Empty when none.
+   */
+  takeTlsBytes(): Buffer {
+    if (this.state !== 'tls') throw new ProtocolError('no SSL request was received');
+    const b = this.tlsBytes ?? Buffer.alloc(0);
+    this.tlsBytes = undefined;
+    return b;
+  }
+
   /** The TLS stream is up after an SSLRequest: expect the HandshakeResponse41 on it. */
   startTls(): void {
     if (this.error) throw this.error;
     if (this.state !== 'tls') throw new ProtocolError('TLS started without an SSL request');
+    if (this.tlsBytes?.length) throw new ProtocolError('the TLS bytes that followed the SSL request were not handed to TLS');
     this.packets.assertEmpty();
+    this.secured = true;
     this.state = 'handshake';
   }
 
@@ -321,11 +345,22 @@ export class ClientParser {
     if (this.failure) throw this.failure;
     const out: ClientMessage[] = [];
     try {
-      if (this.state === 'tls' && chunk.length > 0) throw new ProtocolError('received unencrypted data after SSL request');
-      for (const p of this.packets.push(chunk)) {
-        if (this.state === 'tls') throw new ProtocolError('received unencrypted data after SSL request');
-        out.push(this.decode(p));
+      if (this.state === 'tls') {
+        if (chunk.length > 0) throw new ProtocolError('received data outside TLS after SSL request');
+        return out;
       }
+      let rest = chunk;
+      if (this.state === 'handshake') {
+        const first = this.frameHandshake(chunk);
+        if (!first) return out;
+        out.push(this.decode(first.packet));
+        if ((this.state as ClientPhase) === 'tls') {
+          if (first.rest.length > 0) this.tlsBytes = first.rest;
+          return out;
+        }
+        rest = first.rest;
+      }
+      if (rest.length > 0) for (const p of this.packets.push(rest)) out.push(this.decode(p));
     } catch (e) {
       this.failure = e instanceof ProtocolError ? e : new ProtocolError('malformed packet', e instanceof Error ? e.message : String(e), e);
       throw this.failure;
@@ -333,11 +368,35 @@ export class ClientParser {
     return out;
   }
 
+  /** Frames the one packet of the handshake phase by hand and returns it with the bytes after it. */
+  private frameHandshake(chunk: Buffer): { packet: Packet; rest: Buffer } | undefined {
+    this.hsPieces.push(chunk);
+    this.hsLen += chunk.length;
+    if (this.hsNeed < 0) {
+      if (this.hsLen < 4) return undefined;
+      const head = this.hsPieces.length === 1 ? chunk : Buffer.concat(this.hsPieces, this.hsLen);
+      const len = head[0]! | (head[1]! << 8) | (head[2]! << 16);
+      const limit = this.packets.maxPayloadBytes;
+      if (len > limit) throw new ProtocolError(`packet too large (${len} bytes, limit ${limit})`);
+      this.hsNeed = len + 4;
+      if (this.hsPieces.length > 1) this.hsPieces = [head];
+    }
+    if (this.hsLen < this.hsNeed) return undefined;
+    const buf = this.hsPieces.length === 1 ? this.hsPieces[0]! : Buffer.concat(this.hsPieces, this.hsLen);
+    const raw = buf.subarray(0, this.hsNeed);
+    const rest = buf.subarray(this.hsNeed);
+    this.hsPieces = [];
+    this.hsLen = 0;
+    this.hsNeed = -1;
+    return { packet: { sequenceId: raw[3]!, lastSequenceId: raw[3]!, payload: raw.subarray(4), raw }, rest };
+  }
+
   private decode(p: Packet): ClientMessage {
     switch (this.state) {
       case 'handshake': {
         const m = parseHandshakeResponse(p);
         if (m.name === 'SSLRequest') {
+          if (this.secured) throw new ProtocolError('SSL request on a TLS connection');
           this.state = 'tls';
         } else {
           this.caps = this.serverCapabilities === undefined ? m.capabilities : (m.capabilities & this.serverCapabilities) >>> 0;
@@ -356,7 +415,7 @@ export class ClientParser {
       case 'command':
         return this.command(p);
       default:
-        throw new ProtocolError('received unencrypted data after SSL request');
+        throw new ProtocolError('received data outside TLS after SSL request');
     }
   }
 
