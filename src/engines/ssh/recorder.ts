@@ -92,6 +92,10 @@ export class StreamRecorder {
 
   push(chunk: Buffer): void {
     if (this.#closed) return;
+    if (this.#bytes >= this.#o.limit) {
+      this.#skipped += chunk.length;
+      return;
+    }
     if (isBinaryChunk(chunk)) {
       if (this.#binary === 0) this.flush(true);
       this.#binary += chunk.length;

@@ -11,7 +11,6 @@
  * output are recorded (./recorder.ts); sftp channels are audited operation by operation
  * (./sftp-audit.ts, draft-ietf-secsh-filexfer-02).
  */
-import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type ssh2 from 'ssh2';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
@@ -81,38 +80,13 @@ function rawChannel(up: ssh2.ClientChannel): { id: number; protocol: { signal(id
   return { id, protocol: p as { signal(id: number, name: string): void; windowChange(id: number, rows: number, cols: number, height: number, width: number): void } };
 }
 
-/**
- * The socket under an ssh2 channel (not public API; undefined if that changes). Writes of one burst
- * are corked into a single `writev`: ssh2 writes every packet on its own, one system call each.
- */
-function socketOf(channel: unknown): Socket | undefined {
-  const sock = (channel as { _client?: { _sock?: unknown } })._client?._sock;
-  return sock instanceof Socket ? sock : undefined;
-}
-
-function corker(sock: Socket | undefined): () => void {
-  if (!sock) return () => undefined;
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    sock.uncork();
-  };
-  return () => {
-    if (corked) return;
-    corked = true;
-    sock.cork();
-    process.nextTick(uncork);
-  };
-}
-
 /** Copies `src` into `dst` with backpressure; `tap` sees each chunk first and may throw to stop the copy. */
-function relay(src: Readable, dst: Writable, tap: ((c: Buffer) => void) | undefined, onTapError: (e: unknown) => void, onData: () => void, cork: () => void): void {
+function relay(src: Readable, dst: Writable, tap: ((c: Buffer) => void) | undefined, onTapError: (e: unknown) => void, onData: () => void): void {
   let stopped = false;
   let waiting = false;
   src.on('data', (chunk: Buffer) => {
     if (stopped) return;
     onData();
-    cork();
     if (tap) {
       try {
         tap(chunk);
@@ -402,14 +376,12 @@ export class SessionChannel {
     };
     const touch = (): void => host.touch();
 
-    const toTarget = corker(socketOf(up));
-    const toAgent = corker(socketOf(ch));
     // agent → target
-    relay(ch, up, inTap, tapFailed, touch, toTarget);
+    relay(ch, up, inTap, tapFailed, touch);
     ch.once('end', () => up.end());
     // target → agent
-    relay(up, ch, outTap, tapFailed, touch, toAgent);
-    relay(up.stderr, ch.stderr, errTap, tapFailed, touch, toAgent);
+    relay(up, ch, outTap, tapFailed, touch);
+    relay(up.stderr, ch.stderr, errTap, tapFailed, touch);
 
     let exit: { code?: number; signal?: string; dump?: boolean; desc?: string } | undefined;
     up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
