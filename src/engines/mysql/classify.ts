@@ -418,10 +418,6 @@ class Cursor {
     const t = this.toks[this.i];
     if (!t || (t.kind !== 'word' && t.kind !== 'ident')) return undefined;
     this.i++;
-    return t.kind === 'word' ? this.rawWord(t) : t.value;
-  }
-
-  rawWord(t: Tok): string {
     return t.value;
   }
 
@@ -606,7 +602,7 @@ function classifyTokens(st: LexedStatement, text: string): SqlStatement {
       return tcl(c, text, toks);
     case 'START':
       if (c.isWord('TRANSACTION', 1)) return tcl(c, text, toks);
-      return utility(c, text, toks);
+      return utility(text, toks);
     case 'COMMIT':
     case 'ROLLBACK':
     case 'SAVEPOINT':
@@ -623,7 +619,7 @@ function classifyTokens(st: LexedStatement, text: string): SqlStatement {
       return explain(st, c, text, toks);
     case 'ANALYZE':
       if (c.isWord('TABLE', 1) || c.isWord('NO_WRITE_TO_BINLOG', 1) || c.isWord('LOCAL', 1)) return maintenance(c, text, toks);
-      return analyzeStatement(st, c, text, toks);
+      return analyzeStatement(st, c, text);
     case 'GRANT':
     case 'REVOKE':
       return grant(c, text, toks);
@@ -635,7 +631,7 @@ function classifyTokens(st: LexedStatement, text: string): SqlStatement {
       return ddl(st, c, text, toks);
     case 'LOCK':
     case 'UNLOCK':
-      return lock(st, c, text, toks);
+      return lock(c, text, toks);
     case 'LOAD':
       return load(st, c, text, toks);
     case 'HANDLER':
@@ -651,7 +647,7 @@ function classifyTokens(st: LexedStatement, text: string): SqlStatement {
       return maintenance(c, text, toks);
     default:
       if (COMPOUND_START.has(kw)) return unknown(text, 'compound statements are not classified');
-      return utility(c, text, toks);
+      return utility(text, toks);
   }
 }
 
@@ -835,14 +831,13 @@ function explain(st: LexedStatement, c: Cursor, text: string, toks: readonly Tok
 }
 
 /** MariaDB `ANALYZE [FORMAT=JSON] <statement>`: runs the statement. */
-function analyzeStatement(st: LexedStatement, c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
+function analyzeStatement(st: LexedStatement, c: Cursor, text: string): SqlStatement {
   c.i = 1;
   if (c.isWord('FORMAT') && c.peek(1)?.value === '=') c.i += 3;
   const next = c.peek();
   if (!next || !((next.kind === 'word' && INNER_START.has(next.value)) || (next.kind === 'punct' && next.value === '('))) return unknown(text, 'invalid ANALYZE');
   const inner = innerStatement(st, next.start, text);
   if (inner.type === 'unknown') return inner;
-  void toks;
   return { ...inner, text, subtype: 'explain_analyze' };
 }
 
@@ -1035,7 +1030,7 @@ function ddl(st: LexedStatement, c: Cursor, text: string, toks: readonly Tok[]):
   return unknown(text, `unsupported ${verb} ${obj} statement${'error' in parsed ? ` (${parsed.error})` : ''}`);
 }
 
-function lock(st: LexedStatement, c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
+function lock(c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
   if (toks[0]!.value === 'UNLOCK') {
     c.i = 1;
     const what = c.peek()?.value ?? '';
@@ -1065,7 +1060,6 @@ function lock(st: LexedStatement, c: Cursor, text: string, toks: readonly Tok[])
   }
   if (c.words('WAIT')) c.i++;
   else c.words('NOWAIT');
-  void st;
   return tail(c, text, toks, { type: 'lock', subtype: 'lock_tables', tables });
 }
 
@@ -1196,7 +1190,7 @@ const UTILITY: Readonly<Record<string, string>> = {
   HELP: 'help',
 };
 
-function utility(c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
+function utility(text: string, toks: readonly Tok[]): SqlStatement {
   const kw = toks[0]!.value;
   if (kw === 'INSTALL') return finish({ type: 'utility', subtype: 'install_plugin', program: true }, text, toks);
   if (kw === 'CLONE') return finish({ type: 'utility', subtype: 'clone', program: true }, text, toks);
@@ -1214,7 +1208,6 @@ function utility(c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
   }
   if (!plainTokens(toks, 1) && kw !== 'KILL' && kw !== 'PURGE') return unknown(text, `invalid ${kw}`);
   if ((kw === 'KILL' || kw === 'PURGE') && hasWord(toks, 'SELECT')) return unknown(text, `${kw} with a subquery`);
-  void c;
   return finish({ type: 'utility', subtype }, text, toks);
 }
 

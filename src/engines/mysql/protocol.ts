@@ -30,7 +30,6 @@ export {
   Sequence,
   encodePacket,
   physicalPacketCount,
-  lenencIntSize,
   MAX_ALLOWED_PACKET_LIMIT,
   type Packet,
   type PacketParserOptions,

@@ -11,7 +11,7 @@
  * - MariaDB: https://mariadb.com/kb/en/connection/ (extended capabilities in the reserved bytes),
  *   https://mariadb.com/kb/en/com_stmt_execute/ (statement id -1: the last prepared statement).
  */
-import { Capability, Command, CursorType, MAX_PACKET_PAYLOAD, commandName } from './constants.js';
+import { Capability, Command, CursorType, commandName } from './constants.js';
 import { PacketParser, PayloadReader, PayloadWriter, ProtocolError, type Packet } from './packet.js';
 import { ColumnFlag } from './constants.js';
 import { isWireType, readBinaryValue, writeBinaryValue, type BinaryValue } from './values.js';
@@ -834,6 +834,3 @@ export const client = {
   /** Any command byte with a raw body (tests, and commands this codec does not model). */
   raw: (command: number, body: Uint8Array = Buffer.alloc(0)): Buffer => cmd(command, 1 + body.length).bytes(body).finish(),
 };
-
-/** MAX_PACKET_PAYLOAD re-exported for callers sizing LOCAL INFILE chunks. */
-export const MAX_LOCAL_INFILE_CHUNK = MAX_PACKET_PAYLOAD - 1;

@@ -581,8 +581,3 @@ export class PayloadWriter {
     return this.buf.subarray(0, this.pos);
   }
 }
-
-/** Size of a length-encoded integer. */
-export function lenencIntSize(v: number): number {
-  return v < 0xfb ? 1 : v <= 0xffff ? 3 : v <= 0xffffff ? 4 : 9;
-}

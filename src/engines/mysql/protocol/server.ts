@@ -476,8 +476,8 @@ export class ResponseReader {
       case 'first':
         return this.first(p, first);
       case 'column_definitions': {
+        if (first === 0xff) return this.end(parseErr(p, this.caps));
         if (this.kind === 'field_list') {
-          if (first === 0xff) return this.end(parseErr(p, this.caps));
           if (this.isTerminator(p, first)) return this.endOfResult(p);
           return parseColumnDefinition(p, true);
         }
@@ -488,6 +488,7 @@ export class ResponseReader {
       }
       case 'column_definitions_eof': {
         const eof = this.expectEof(p, first);
+        if (eof.name === 'ErrPacket') return eof;
         if (eof.statusFlags & ServerStatus.CURSOR_EXISTS && this.kind === 'execute') {
           this.results++;
           this.lastStatus = eof.statusFlags;
@@ -500,8 +501,9 @@ export class ResponseReader {
       case 'rows':
         if (first === 0xff) return this.end(parseErr(p, this.caps));
         if (this.isTerminator(p, first)) return this.endOfResult(p);
+        if (first < 0) throw new ProtocolError('invalid row: empty packet');
         if (this.kind === 'query') return base('TextRow', p);
-        if (first !== 0x00) throw new ProtocolError(`invalid binary row: header 0x${first < 0 ? '(empty)' : first.toString(16)}`);
+        if (first !== 0x00) throw new ProtocolError(`invalid binary row: header 0x${first.toString(16)}`);
         return base('BinaryRow', p);
       case 'local_infile':
         throw new ProtocolError('unexpected packet from the server while it waits for LOCAL INFILE data');
@@ -510,6 +512,7 @@ export class ResponseReader {
         if (first === 0x00) return this.ok(parseOk(p, this.caps));
         throw new ProtocolError('invalid response after LOCAL INFILE data: expected OK or ERR');
       case 'prepare_params': {
+        if (first === 0xff) return this.end(parseErr(p, this.caps));
         const def = parseColumnDefinition(p);
         this.prepareParams.push(def);
         if (--this.pendingParams === 0) this.s = this.deprecateEof ? this.afterParams() : 'prepare_params_eof';
@@ -517,10 +520,11 @@ export class ResponseReader {
       }
       case 'prepare_params_eof': {
         const eof = this.expectEof(p, first);
-        this.s = this.afterParams();
+        if (eof.name === 'EofPacket') this.s = this.afterParams();
         return eof;
       }
       case 'prepare_columns': {
+        if (first === 0xff) return this.end(parseErr(p, this.caps));
         const def = parseColumnDefinition(p);
         this.cols.push(def);
         if (--this.pendingColumns === 0) this.s = this.deprecateEof ? 'done' : 'prepare_columns_eof';
@@ -605,8 +609,8 @@ export class ResponseReader {
     return this.deprecateEof ? parseOk(p, this.caps) : parseEof(p, this.caps);
   }
 
-  private expectEof(p: Packet, first: number): EofPacket {
-    if (first === 0xff) throw new ProtocolError('invalid result set: ERR instead of EOF after definitions');
+  private expectEof(p: Packet, first: number): EofPacket | ErrPacket {
+    if (first === 0xff) return this.end(parseErr(p, this.caps));
     return parseEof(p, this.caps);
   }
 

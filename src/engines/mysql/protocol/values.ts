@@ -9,7 +9,7 @@
  * - MariaDB: https://mariadb.com/kb/en/resultset-row/ and https://mariadb.com/kb/en/com_stmt_execute/
  */
 import { ColumnFlag, ColumnType } from './constants.js';
-import { PayloadReader, PayloadWriter, ProtocolError } from './packet.js';
+import { PayloadReader, PayloadWriter } from './packet.js';
 
 /** DATE, DATETIME and TIMESTAMP values of the binary protocol. */
 export interface MysqlDateTime {
@@ -319,9 +319,4 @@ export function formatBinaryValue(v: BinaryValue, t: ValueType & { decimals?: nu
   const date = `${String(v.year).padStart(4, '0')}-${p2(v.month)}-${p2(v.day)}`;
   if (t.type === ColumnType.DATE || t.type === ColumnType.NEWDATE) return date;
   return `${date} ${p2(v.hour)}:${p2(v.minute)}:${p2(v.second)}${frac(v.microsecond)}`;
-}
-
-/** Throws unless `type` can be carried by the binary protocol (for parsers validating metadata). */
-export function assertWireType(type: number, what: string): void {
-  if (!isWireType(type)) throw new ProtocolError(`invalid ${what} packet: unsupported column type ${type}`);
 }
