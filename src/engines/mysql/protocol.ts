@@ -20,6 +20,15 @@
  * `Sequence` frames them with the right sequence ids (`encodePacket` does it by hand). Parsers are
  * bounded (a declared length beyond the limit fails at the header, before any data is buffered) and
  * strict: any malformation throws `ProtocolError` (`ERR_PROTOCOL`) and a stateful parser stays failed.
+ *
+ * A proxy's command loop, in short: `ClientParser` yields a command; the engine classifies and
+ * authorizes it, then forwards `cmd.raw` (sequence id 0) upstream and follows the answer with
+ * `new ResponseReader(responseKind(cmd)!, { capabilities })`, reading one upstream packet at a time
+ * until `done`, forwarding each packet's `raw` (or a re-serialized, masked row framed with the
+ * packet's own sequence id). COM_STMT_PREPARE_OK goes to `ClientParser.registerStatement()` so that
+ * the parameters of later COM_STMT_EXECUTEs can be decoded; a LOCAL INFILE request needs
+ * `ClientParser.expectLocalInfileData()` and `ResponseReader.localInfileSent()` (or a refusal: an
+ * empty packet sent upstream instead of the file).
  */
 export * from './protocol/constants.js';
 export {

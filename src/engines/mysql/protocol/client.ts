@@ -86,7 +86,11 @@ export interface BoundValue {
   readonly longData: boolean;
 }
 export interface ComQuery extends CommandBase<'ComQuery', 0x03> {
-  /** The statement text, decoded as UTF-8. */
+  /**
+   * The statement text, decoded as UTF-8 (the bytes are in `payload`). Only ASCII-compatible
+   * connection character sets keep the classifier's view equal to the server's: refuse the
+   * multi-byte sets whose characters can end in 0x5C (gbk, big5, sjis, cp932, gb18030).
+   */
   readonly query: string;
   /** Query attributes (CLIENT_QUERY_ATTRIBUTES), else empty. */
   readonly attributes: BoundValue[];
