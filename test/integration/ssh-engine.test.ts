@@ -34,6 +34,7 @@ const POLICY = String.raw`policies:
     rules:
       - { effect: allow, ssh: { channels: [forward, agent] } }
       - { effect: deny, ssh: { channels: [sftp] }, reason: "no file transfer for admins" }
+      - { effect: deny, ssh: { channels: [shell] }, reason: "no interactive shells for admins" }
 `;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -318,6 +319,21 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     assert.match(cli.stdout, /30 100/);
   });
 
+  test('a shell denied by a rule: the reason on stderr and status 126', async () => {
+    const b = await gwClient({ port, token: await gw.token({ clientId: 'agent-b' }) });
+    try {
+      const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) => b.shell({ rows: 24, cols: 80, term: 'xterm' }, (err, s) => (err ? reject(err) : resolve(s))));
+      let all = '';
+      stream.on('data', (d: Buffer) => (all += d.toString()));
+      stream.stderr.on('data', (d: Buffer) => (all += d.toString()));
+      const code = await new Promise<number | null>((resolve) => stream.on('exit', (c: number | null) => resolve(c)));
+      assert.equal(code, 126);
+      assert.match(all, /^gatehouse: no interactive shells for admins \(rule admins#2 at .*policy\.yaml:\d+\)\r\n$/);
+    } finally {
+      b.end();
+    }
+  });
+
   test('an API key printed by a command is masked in the stored recording and audit log', async () => {
     const { id, value: r } = await newSession(async () => {
       const c = await gwClient({ port, token });
@@ -496,6 +512,21 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     assert.equal(r.status, 255);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /gatehouse: session ended: idle timeout/);
+  });
+
+  test('revoking the token ends its live session with a message; a new login is refused', async () => {
+    const t = await gw.token();
+    const jti = (JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+    const c = await gwClient({ port, token: t });
+    const running = exec(c, 'echo started; sleep 60');
+    await new Promise((r) => setTimeout(r, 300));
+    const rv = await api('admin-1', 'POST', '/api/revocations', { token_id: jti, reason: 'leaked' });
+    assert.equal(rv.status, 201, rv.text);
+    const r = await running;
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, /gatehouse: session ended: access has been revoked/);
+    c.end();
+    await assert.rejects(gwClient({ port, token: t }), /authentication methods failed/);
   });
 
   test('a kill through the API ends a running command with a message', async () => {

@@ -1,6 +1,6 @@
 /**
  * The SSH engine: Gatehouse as an SSH server toward the agent and an SSH client toward the target,
- * both on the `ssh2` package.
+ * both on the `ssh2` package (the protocol architecture of RFC 4251 on both sides).
  *
  * - Transport (RFC 4253): the gateway's own host key (./host-key.ts), generated on first start and
  *   logged with its SHA256 fingerprint. The target's host key must match the one pinned in the
