@@ -490,6 +490,26 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     b.end();
   });
 
+  test('the real sftp and scp clients work through the gateway, audited', async () => {
+    const o = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
+    const { id, value: put } = await newSession(() => runCli('sshpass', ['-p', token, 'sftp', ...o, '-P', String(port), 'build-host@127.0.0.1'], {}, 'put /etc/hostname gh-cli.txt\nrm gh-cli.txt\n'));
+    assert.equal(put.status, 0, put.stderr);
+    assert.match(put.stdout, /Removing .*gh-cli\.txt/);
+    const { id: id2, value: scp } = await newSession(() => runCli('sshpass', ['-p', token, 'scp', ...o, '-P', String(port), '/etc/hostname', 'build-host@127.0.0.1:gh-scp.txt']));
+    assert.equal(scp.status, 0, scp.stderr);
+    const a = await until(async () => {
+      const l = await auditCommands(id);
+      return l.some((x) => x.includes('remove')) ? l : undefined;
+    }, 'the sftp audit events');
+    assert.ok(a.some((x) => /^allow sftp open ".*gh-cli\.txt" \(write, creat, trunc\): ok$/.test(x)), JSON.stringify(a));
+    assert.ok(a.some((x) => /^allow sftp remove ".*gh-cli\.txt": ok$/.test(x)), JSON.stringify(a));
+    const b = await until(async () => {
+      const l = await auditCommands(id2);
+      return l.some((x) => x.includes('close')) ? l : undefined;
+    }, 'the scp audit events');
+    assert.ok(b.some((x) => /^allow sftp close "gh-scp\.txt" \(read 0 bytes, wrote \d+ bytes\): ok$/.test(x)), JSON.stringify(b));
+  });
+
   test('an expiring token ends a live shell with a message', async () => {
     const short = await gw.token({ ttlSec: 3 });
     const c = await gwClient({ port, token: short });
