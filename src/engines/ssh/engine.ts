@@ -159,6 +159,11 @@ class GatewayConnection implements ChannelHost {
       return;
     }
     const s = this.session;
+    if (this.#gone) {
+      // The agent hung up while its login was checked.
+      await s.close('client disconnected').catch(() => undefined);
+      return;
+    }
     this.#counted = true;
     this.metrics.sessionsTotal.inc({ protocol: 'ssh', connection: conn.name });
     this.metrics.sessionsActive.inc({ protocol: 'ssh' });
@@ -237,7 +242,7 @@ class GatewayConnection implements ChannelHost {
 
   async #idleTimeout(): Promise<void> {
     // The session's own `ended` signal carries the reason to every listener.
-    if (this.session) await this.session.close('idle timeout');
+    if (this.session) await this.session.close('idle timeout').catch((e: unknown) => this.logger.error({ err: e }, 'ssh idle timeout: closing the session failed'));
     else this.#end('idle timeout');
   }
 

@@ -178,6 +178,15 @@ export class SessionChannel {
   }
 
   async #onAgent(accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
+    try {
+      await this.#decideAgent(accept, reject);
+    } catch (e) {
+      this.#host.logger.error({ err: e }, 'ssh agent forwarding request failed');
+      reject?.();
+    }
+  }
+
+  async #decideAgent(accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
     const s = this.#host.session;
     if (!s || this.#started) return reject?.();
     const cmd: SshCommand = { kind: 'ssh', channel: 'agent' };
