@@ -214,6 +214,17 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     const badPw = await sshpass(port, 'not-a-token', 'echo never', { args: ['-o', 'PreferredAuthentications=password'] });
     assert.notEqual(badPw.status, 0);
     assert.doesNotMatch(badPw.stdout, /never/);
+    // A key cannot carry a token: publickey (and none) are refused, whatever the key.
+    const key = await readFile(sshd.clientKeyFile);
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const k = new ssh2.Client();
+        k.once('ready', () => resolve(k.end()));
+        k.once('error', reject);
+        k.connect({ host: '127.0.0.1', port, username: 'build-host', privateKey: key, authHandler: ['none', 'publickey'], hostVerifier: () => true });
+      }),
+      /authentication methods failed/,
+    );
   });
 
   test('denied: rm -rf / gets the rule on stderr and status 126, and nothing runs', async () => {
