@@ -276,6 +276,7 @@ const CASES: Record<string, Case> = {
       // short values cannot reach 3.5 bits per character; mixed classes and few repeats suffice
       ['password: "k9mPk2vQ7nR4"', ['k9mPk2vQ7nR4']],
       ['DB_PASSWORD=Password123!', ['Password123!']],
+      ['pwd=k9mPk2vQ7nR4', ['k9mPk2vQ7nR4']], // the shortest text with a finding: 16 characters
     ],
     misses: [
       'password = "aaaaaaaaaaaaaaaa"', // low entropy

@@ -118,19 +118,40 @@ export function ssnValid(area: string, group: string, serial: string): boolean {
   return group !== '00' && serial !== '0000';
 }
 
+const ASCII_COUNTS = new Int32Array(128);
+const ASCII_ORDER = new Uint8Array(128);
+
 /** Shannon entropy of `s` in bits per character (H = −Σ p·log₂p over the character frequencies). */
 export function shannonEntropy(s: string): number {
   const n = s.length;
   if (n === 0) return 0;
-  const counts = new Map<number, number>();
+  // ASCII characters are counted in a reused array (in order of first occurrence, so that the sum
+  // is the same as with a Map); other characters in a Map.
+  let distinct = 0;
+  let other: Map<number, number> | undefined;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    counts.set(c, (counts.get(c) ?? 0) + 1);
+    if (c < 128) {
+      const k = ASCII_COUNTS[c]!;
+      if (k === 0) ASCII_ORDER[distinct++] = c;
+      ASCII_COUNTS[c] = k + 1;
+    } else {
+      other ??= new Map();
+      other.set(c, (other.get(c) ?? 0) + 1);
+    }
   }
   let h = 0;
-  for (const k of counts.values()) {
-    const p = k / n;
+  for (let k = 0; k < distinct; k++) {
+    const c = ASCII_ORDER[k]!;
+    const p = ASCII_COUNTS[c]! / n;
+    ASCII_COUNTS[c] = 0;
     h -= p * Math.log2(p);
+  }
+  if (other !== undefined) {
+    for (const k of other.values()) {
+      const p = k / n;
+      h -= p * Math.log2(p);
+    }
   }
   return h;
 }
