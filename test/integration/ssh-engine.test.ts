@@ -522,7 +522,7 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
   });
 
   test('an expiring token ends a live shell with a message', async () => {
-    const short = await gw.token({ ttlSec: 3 });
+    const short = await gw.token({ ttlSec: 5 });
     const c = await gwClient({ port, token: short });
     const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) => c.shell({ rows: 24, cols: 80, term: 'xterm' }, (err, s) => (err ? reject(err) : resolve(s))));
     let all = '';
