@@ -349,6 +349,8 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     const { id, value: r } = await newSession(async () => {
       const c = await gwClient({ port, token });
       const res = await exec(c, `printf 'key=sk_live_%s\\n' 4eC39HqLyjWDarjtT1zdp7dc; printf 'aws %s%s\\n' AKIA IOSFODNN7EXAMPLE`);
+      // A secret in the command line itself must not reach the store either.
+      assert.equal((await exec(c, `echo ${STRIPE} > /dev/null; echo done`)).stdout.toString(), 'done\n');
       c.end();
       return res;
     });

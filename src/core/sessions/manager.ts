@@ -256,7 +256,7 @@ function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
         kind: event.command.kind,
         ...(event.command.kind === 'sql'
           ? { statements: event.command.statements.map((st) => ({ type: st.type, ...(st.subtype ? { subtype: st.subtype } : {}), tables: st.tables, functions: st.functions })) }
-          : { attributes: commandAttributes(event.command) }),
+          : { attributes: commandAttributes(event.command, masker) }),
         effect: d.effect,
         rule: d.rule === 'default' ? 'default' : `${d.rule.policy}#${d.rule.index}`,
         ...(d.effect === 'deny' ? { reason: d.reason } : {}),
@@ -285,9 +285,12 @@ function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
   }
 }
 
-function commandAttributes(cmd: Command): Record<string, unknown> {
+/** A non-SQL command's fields, string values masked (an SSH command line can hold a secret). */
+function commandAttributes(cmd: Command, masker: Masker): Record<string, unknown> {
   const { kind: _k, ...rest } = cmd;
-  return rest;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) out[k] = typeof v === 'string' ? masker.maskForLog(v) : v;
+  return out;
 }
 
 class LiveSession implements SessionContext {
