@@ -4,6 +4,7 @@ export type { Substitution } from './load.js';
 export { CONNECTION_TYPES, isLoopbackHost, JWS_ALGORITHMS, LOG_LEVELS, parseHostPort, rawConfigSchema } from './schema.js';
 export type {
   AuditConfig,
+  ConsoleConfig,
   ConnectionConfig,
   ConnectionType,
   DetectorConfig,

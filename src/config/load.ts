@@ -184,6 +184,23 @@ function crossCheck(value: Record<string, unknown>, src: YamlSource, issues: Iss
   const identity = value.identity;
   if (identity !== null && typeof identity === 'object') uniques((identity as Record<string, unknown>).issuers, 'issuer', 'issuer', ['identity', 'issuers']);
   uniques(value.approver_issuers, 'issuer', 'issuer', ['approver_issuers']);
+  consoleCheck(value, src, issues);
+}
+
+/** `console.issuer` must be an issuer the API trusts, and signing in with it needs a client id. */
+function consoleCheck(value: Record<string, unknown>, src: YamlSource, issues: IssueCollector): void {
+  const c = value.console;
+  if (c === null || typeof c !== 'object') return;
+  const { issuer, client_id: clientId } = c as Record<string, unknown>;
+  if (typeof issuer !== 'string') return;
+  if (clientId === undefined) issues.add(src.issue(['console', 'issuer'], 'console.client_id is needed to sign in with console.issuer'));
+  const listed = (list: unknown): string[] =>
+    Array.isArray(list) ? list.map((i: unknown) => (i !== null && typeof i === 'object' ? (i as Record<string, unknown>).issuer : undefined)).filter((i): i is string => typeof i === 'string') : [];
+  const identity = value.identity;
+  const trusted = value.approver_issuers !== undefined ? listed(value.approver_issuers) : identity !== null && typeof identity === 'object' ? listed((identity as Record<string, unknown>).issuers) : [];
+  if (!trusted.includes(issuer)) {
+    issues.add(src.issue(['console', 'issuer'], `${JSON.stringify(issuer)} is not in ${value.approver_issuers !== undefined ? 'approver_issuers' : 'identity.issuers'}: the API would refuse its tokens`));
+  }
 }
 
 function issuer(i: RawIssuer): IssuerConfigEntry {
@@ -274,6 +291,13 @@ function toConfig(
     grants: { maxDurationMs: raw.grants.max_duration },
     ssh: { ...opt('hostKey', raw.ssh.host_key === undefined ? undefined : path(raw.ssh.host_key)), allowEnv: raw.ssh.allow_env },
     ...opt('publicUrl', raw.public_url),
+    console: {
+      enabled: raw.console.enabled,
+      ...opt('clientId', raw.console.client_id),
+      ...opt('issuer', raw.console.issuer),
+      scopes: raw.console.scopes,
+      ...opt('resource', raw.console.resource),
+    },
   };
 }
 

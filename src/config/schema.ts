@@ -19,6 +19,7 @@
  * | `masking.hash_key`, `max_value_bytes` | `masking.hashKey`, `maxValueBytes` |
  * | `sessions.idle_timeout`, `max_duration` | `sessions.idleTimeoutMs`, `maxDurationMs` |
  * | `store: sqlite:<path>` / `postgres://…` | `store: { kind: 'sqlite', path }` / `{ kind: 'postgres', url }` |
+ * | `console.client_id` | `console.clientId` |
  *
  * Durations are written `500ms`, `30s`, `15m`, `2h`, `1d` (or combined, `1h30m`) or as a number of
  * seconds. Number and boolean settings also accept the strings `"42"`, `"true"`, `"false"`, so that
@@ -200,6 +201,20 @@ export interface GrantsConfig {
   maxDurationMs: number;
 }
 
+/** The web console (`console:`): served at `/` of the HTTP listener; how humans sign in to it. */
+export interface ConsoleConfig {
+  /** Serve the console at `/`. Default true. */
+  enabled: boolean;
+  /** OAuth client id of the console (a public client: authorization code + PKCE, no secret). */
+  clientId?: string;
+  /** Issuer to sign in with; one of {@link GatehouseConfig.approverIssuers}. Default: the first of them. */
+  issuer?: string;
+  /** Scopes asked for. Default `openid`. */
+  scopes: string[];
+  /** RFC 8707 `resource` parameter (an issuer that picks the token's audience from it). */
+  resource?: string;
+}
+
 /**
  * Policy sources as the configuration gives them: file globs (relative to {@link GatehouseConfig.baseDir})
  * and inline policies. Pass to `loadPolicies(config.policies, config.baseDir)`.
@@ -233,6 +248,8 @@ export interface GatehouseConfig {
   ssh: SshServerConfig;
   /** The URL approvers reach this gateway's console at (links in notifications). */
   publicUrl?: string;
+  /** The web console and its sign-in. */
+  console: ConsoleConfig;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -480,5 +497,14 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({ host_key: nonEmpty.optional(), allow_env: list(nonEmpty).default(['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'GATEHOUSE_REASON']) })
     .default({ allow_env: ['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'GATEHOUSE_REASON'] }),
   public_url: urlCheck(['https'], true).optional(),
+  console: z
+    .strictObject({
+      enabled: bool.default(true),
+      client_id: nonEmpty.optional(),
+      issuer: urlCheck(['https'], true).optional(),
+      scopes: list(nonEmpty, 1).default(['openid']),
+      resource: nonEmpty.optional(),
+    })
+    .default({ enabled: true, scopes: ['openid'] }),
 });
 export type RawConfig = z.output<typeof rawConfigSchema>;
