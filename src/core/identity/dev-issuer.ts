@@ -17,6 +17,11 @@ export interface DevIssuerOptions {
   alg?: DevIssuerAlgorithm;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * The server also serves `<issuer>/authorize` and `<issuer>/token` (authorization code + PKCE, the
+   * demo console sign-in): list them in the discovery document. Default false.
+   */
+  loginEndpoints?: boolean;
 }
 
 export interface DevMintOptions {
@@ -49,8 +54,9 @@ export class DevIssuer {
   readonly #publicJwk: JWK;
   readonly #base: URL;
   readonly #now: () => number;
+  readonly #loginEndpoints: boolean;
 
-  private constructor(issuer: string, alg: DevIssuerAlgorithm, kid: string, privateKey: CryptoKey | Uint8Array, publicJwk: JWK, now: () => number) {
+  private constructor(issuer: string, alg: DevIssuerAlgorithm, kid: string, privateKey: CryptoKey | Uint8Array, publicJwk: JWK, now: () => number, loginEndpoints: boolean) {
     this.issuer = issuer;
     this.alg = alg;
     this.kid = kid;
@@ -58,6 +64,7 @@ export class DevIssuer {
     this.#publicJwk = publicJwk;
     this.#base = new URL(issuer.endsWith('/') ? issuer : `${issuer}/`);
     this.#now = now;
+    this.#loginEndpoints = loginEndpoints;
   }
 
   /** Loads the key from `keyFile`, or generates one (and saves it there, if given). */
@@ -72,7 +79,7 @@ export class DevIssuer {
     const publicJwk: JWK = { ...jwk };
     for (const m of PRIVATE_MEMBERS) delete publicJwk[m];
     const privateKey = await importJWK(jwk, alg);
-    return new DevIssuer(opts.issuer, alg, jwk.kid as string, privateKey, publicJwk, opts.now ?? Date.now);
+    return new DevIssuer(opts.issuer, alg, jwk.kid as string, privateKey, publicJwk, opts.now ?? Date.now, opts.loginEndpoints ?? false);
   }
 
   /** Path of the discovery document: `<issuer path>/.well-known/openid-configuration`. */
@@ -85,12 +92,24 @@ export class DevIssuer {
     return new URL('.well-known/jwks.json', this.#base).pathname;
   }
 
-  /** OpenID Connect Discovery 1.0 §3 metadata (the members that apply to a token-only issuer). */
+  /**
+   * OpenID Connect Discovery 1.0 §3 metadata (the members that apply to a token-only issuer, plus the
+   * authorization and token endpoints when {@link DevIssuerOptions.loginEndpoints} is on).
+   */
   discoveryDocument(): Record<string, unknown> {
     return {
       issuer: this.issuer,
       jwks_uri: new URL('.well-known/jwks.json', this.#base).href,
-      response_types_supported: ['token'],
+      ...(this.#loginEndpoints
+        ? {
+            authorization_endpoint: new URL('authorize', this.#base).href,
+            token_endpoint: new URL('token', this.#base).href,
+            response_types_supported: ['code'],
+            grant_types_supported: ['authorization_code'],
+            code_challenge_methods_supported: ['S256'],
+            token_endpoint_auth_methods_supported: ['none'],
+          }
+        : { response_types_supported: ['token'] }),
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [this.alg],
       claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'groups', 'scope'],
