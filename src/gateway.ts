@@ -25,6 +25,8 @@ import { GrantService } from './core/approvals/grants.js';
 import { ReviewService } from './core/approvals/reviews.js';
 import { WebhookNotifier } from './core/approvals/webhooks.js';
 import { registerApi } from './api/routes.js';
+import { registerConsole } from './api/console.js';
+import { registerDevLogin } from './api/dev-login.js';
 import type { Connection } from './core/sessions/types.js';
 import { ENGINES } from './engines/index.js';
 import type { Engine, EngineContext, EngineFactory, EngineListener, EngineProtocol } from './engines/types.js';
@@ -296,7 +298,14 @@ export class Gateway {
           verifier: verifierProxy,
           roles: config.roles,
           ...(devRoutes ? { devIssuer: devRoutes } : {}),
-          plugins: [(app) => registerApi(app, { store, verifier: verifierProxy, roles: config.roles, reviews, grants, sessions }), ...(opts.httpPlugins ?? []).map((p) => p(parts))],
+          plugins: [
+            (app) => registerApi(app, { store, verifier: verifierProxy, roles: config.roles, reviews, grants, sessions }),
+            ...(config.identity.devIssuer ? [(app: FastifyInstance) => registerDevLogin(app, { prefix: DEV_ISSUER_PATH, issuer: () => devIssuer, audience: DEV_AUDIENCE, roles: config.roles, ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}), logger })] : []),
+            ...(config.console.enabled
+              ? [(app: FastifyInstance) => registerConsole(app, { console: config.console, approverIssuers: config.approverIssuers, ...(config.identity.devIssuer ? { devIssuer: () => (devIssuer ? { issuer: devIssuer.issuer, prefix: DEV_ISSUER_PATH } : undefined) } : {}), logger })]
+              : []),
+            ...(opts.httpPlugins ?? []).map((p) => p(parts)),
+          ],
         });
         cleanup.push(() => http!.close());
         await http.listen({ host: httpAddr.host, port: httpAddr.port });
@@ -308,7 +317,7 @@ export class Gateway {
         const host = httpAddress.host.includes(':') ? `[${httpAddress.host}]` : httpAddress.host === '0.0.0.0' ? '127.0.0.1' : httpAddress.host;
         const issuer = `http://${host}:${httpAddress.port}${DEV_ISSUER_PATH}`;
         const keyFile = join(dataDir, 'dev-issuer-key.json');
-        devIssuer = await DevIssuer.create({ issuer, keyFile });
+        devIssuer = await DevIssuer.create({ issuer, keyFile, loginEndpoints: true });
         parts.devIssuer = devIssuer;
         const info: DevIssuerInfo = { issuer, audience: DEV_AUDIENCE, keyFile };
         await writeFile(join(dataDir, 'dev-issuer.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
