@@ -33,6 +33,11 @@ export interface TestGatewayOptions {
   accessTokenTtlSec?: number;
   /** Skip the PostgreSQL test database (protocol tests that need none). */
   noDatabase?: boolean;
+  /**
+   * The `log:` setting as YAML (e.g. `{ level: debug, file: /tmp/x/gatehouse.log }`); the gateway then
+   * logs as configured (unless `gateway.logger` is given). Default: `{ level: silent }`.
+   */
+  log?: string;
 }
 
 export interface TestGateway {
@@ -88,14 +93,14 @@ export async function startTestGateway(o: TestGatewayOptions): Promise<TestGatew
     ...(db || o.connections ? [] : ['  []']),
     'policies: ./policy.yaml',
     'roles: { admin: { groups: [gatehouse-admins] }, approver: { groups: [dba] }, auditor: { groups: [auditors] } }',
-    'log: { level: silent }',
+    `log: ${o.log ?? '{ level: silent }'}`,
     ...(o.extraConfig ? [o.extraConfig] : []),
   ].join('\n');
   await writeFile(join(dir, 'gatehouse.yaml'), yaml);
   const config = parseConfig(yaml, join(dir, 'gatehouse.yaml'));
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(config, { logger: silentLogger(), ...o.gateway });
+    gateway = await Gateway.start(config, { ...(o.log === undefined ? { logger: silentLogger() } : {}), ...o.gateway });
   } catch (e) {
     await db?.drop();
     if (ownIssuer) await issuer.close();
