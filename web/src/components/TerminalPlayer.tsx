@@ -17,6 +17,7 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
   const [time, setTime] = useState(0);
   const [length, setLength] = useState(0);
   const [playing, setPlaying] = useState(false);
+  const [ready, setReady] = useState(false);
   const uid = useId();
 
   useEffect(() => {
@@ -28,6 +29,7 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
     el.replaceChildren();
     const p = AsciinemaPlayer.create({ data: cast }, el, { speed, startAt, autoPlay, preload: true, fit: 'width', idleTimeLimit: 5, controls: true, terminalFontSize: 'small' });
     player.current = p;
+    setReady(false);
     const on = (v: boolean) => () => {
       playingRef.current = v;
       setPlaying(v);
@@ -37,8 +39,10 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
     p.addEventListener('pause', on(false));
     p.addEventListener('ended', on(false));
     const tick = setInterval(() => {
+      const d = p.getDuration();
       setTime(p.getCurrentTime());
-      setLength(p.getDuration() ?? 0);
+      setLength(d ?? 0);
+      setReady(d !== undefined);
     }, 200);
     return () => {
       clearInterval(tick);
@@ -53,10 +57,11 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
     [],
   );
 
-  const seek = (t: number) => {
+  const seek = (t: number | 'end') => {
     const p = player.current;
     if (!p) return;
-    const to = Math.max(0, Math.min(length || t, t));
+    const end = p.getDuration() ?? length;
+    const to = t === 'end' ? end : Math.max(0, Math.min(end, t));
     void p.seek(to).then(() => setTime(p.getCurrentTime()));
   };
   const toggle = () => {
@@ -69,19 +74,19 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
     <figure className="terminal" aria-labelledby={`${uid}-cap`}>
       <figcaption id={`${uid}-cap`}>{title}</figcaption>
       <div className="player-controls" role="group" aria-label="Playback">
-        <button type="button" className="primary small" onClick={toggle}>
+        <button type="button" className="primary small" onClick={toggle} disabled={!ready}>
           {playing ? 'Pause' : 'Play'}
         </button>
-        <button type="button" className="secondary small" onClick={() => seek(0)}>
+        <button type="button" className="secondary small" onClick={() => seek(0)} disabled={!ready}>
           Start
         </button>
-        <button type="button" className="secondary small" onClick={() => seek(time - 5)}>
+        <button type="button" className="secondary small" onClick={() => seek(time - 5)} disabled={!ready}>
           Back 5 s
         </button>
-        <button type="button" className="secondary small" onClick={() => seek(time + 5)}>
+        <button type="button" className="secondary small" onClick={() => seek(time + 5)} disabled={!ready}>
           Forward 5 s
         </button>
-        <button type="button" className="secondary small" onClick={() => seek(length)}>
+        <button type="button" className="secondary small" onClick={() => seek('end')} disabled={!ready}>
           End
         </button>
         <label htmlFor={`${uid}-seek`} className="visually-hidden">
@@ -96,6 +101,7 @@ export function TerminalPlayer({ cast, title }: { cast: string; title: string })
           step={0.1}
           value={Math.min(time, length)}
           aria-valuetext={`${clock(time)} of ${clock(length)}`}
+          disabled={!ready}
           onChange={(e) => seek(Number(e.target.value))}
         />
         <span className="clock" aria-hidden="true">
