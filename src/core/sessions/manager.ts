@@ -328,6 +328,10 @@ class LiveSession implements SessionContext {
   }
 
   async authorize(cmd: Command): Promise<CommandDecision> {
+    return this.decide(cmd);
+  }
+
+  decide(cmd: Command): CommandDecision {
     if (this.#abort.signal.aborted) {
       return { effect: 'deny', rule: 'default', reason: `session ended: ${String(this.#abort.signal.reason)}`, code: 'ERR_SESSION_ENDED' };
     }

@@ -42,6 +42,8 @@ export interface SessionContext {
   justification: string | undefined;
   /** Policy + grants + revocations for one command. Never throws for a denial: returns `deny`. */
   authorize(cmd: Command): Promise<CommandDecision>;
+  /** The same decision, synchronously (policy is in memory): engines use it on the hot path. */
+  decide(cmd: Command): CommandDecision;
   /**
    * Holds a `review` decision until approved, denied or timed out. `notify` sends the agent a
    * protocol-native "waiting for approval" message. Resolves to `allow` or `deny`.

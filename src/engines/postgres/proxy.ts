@@ -225,19 +225,23 @@ export class PgProxy {
   }
 
   /** The core's decision for a command, with the review hold when it asks for one. */
-  async #decide(command: SqlCommand): Promise<CommandDecision> {
-    let d = await this.#session.authorize(command);
-    if (d.effect === 'review') {
-      const notify = (msg: string): void => {
-        if (!this.#closed) this.#o.client.write(backend.noticeResponse({ severity: 'NOTICE', code: '01000', message: `gatehouse: ${msg}` }));
-      };
-      try {
-        d = await this.#session.awaitReview(command, d, notify, this.#abort.signal);
-      } catch (e) {
+  /** The core's decision for a command: synchronous unless it asks for a review hold. */
+  #decide(command: SqlCommand): CommandDecision | Promise<CommandDecision> {
+    const d = this.#session.decide(command);
+    if (d.effect !== 'review') return this.#decided(command, d);
+    const notify = (msg: string): void => {
+      if (!this.#closed) this.#o.client.write(backend.noticeResponse({ severity: 'NOTICE', code: '01000', message: `gatehouse: ${msg}` }));
+    };
+    return this.#session.awaitReview(command, d, notify, this.#abort.signal).then(
+      (r) => this.#decided(command, r),
+      (e: unknown) => {
         const err = toGatehouseError(e);
-        d = { effect: 'deny', rule: d.rule, reason: err.message, code: err.code };
-      }
-    }
+        return this.#decided(command, { effect: 'deny', rule: d.rule, reason: err.message, code: err.code });
+      },
+    );
+  }
+
+  #decided(command: SqlCommand, d: CommandDecision): CommandDecision {
     this.#o.metrics.commandsTotal.inc({ protocol: 'postgres', effect: d.effect });
     this.#session.record({ type: 'statement', command, decision: d });
     return d;
@@ -256,7 +260,7 @@ export class PgProxy {
     switch (m.name) {
       case 'Query': {
         const command = this.#classify(m.query);
-        return this.#decide(command).then((d): PumpResult => {
+        return then(this.#decide(command), (d): PumpResult => {
           const refused = this.#refusal(command, d);
           if (refused === undefined) {
             this.#ops.push({ kind: 'query', command, t0: performance.now(), result: newResult() });
@@ -268,7 +272,7 @@ export class PgProxy {
       }
       case 'Parse': {
         const command = this.#classify(m.query);
-        return this.#decide(command).then((d): PumpResult => {
+        return then(this.#decide(command), (d): PumpResult => {
           const refused = this.#refusal(command, d);
           this.#statements.set(m.statement, { command, decision: d, allowed: refused === undefined });
           if (refused === undefined) {
@@ -610,6 +614,11 @@ function columnPatternTouches(pattern: string, tables: readonly { name: string }
   const want = parts[parts.length - 2]!.trim();
   const re = new RegExp(`^${want.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`);
   return tables.some((t) => re.test(t.name.toLowerCase().split('.').pop() ?? ''));
+}
+
+/** Applies `f` now to a value, or later to a promise: the hot path stays synchronous. */
+function then<T, R>(v: T | Promise<T>, f: (x: T) => R): R | Promise<R> {
+  return v instanceof Promise ? v.then(f) : f(v);
 }
 
 function asDenial(d: CommandDecision): Extract<Decision, { effect: 'deny' }> {
