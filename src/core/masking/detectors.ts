@@ -1259,6 +1259,8 @@ function found(text: string, i: number, ends: readonly Pattern[], want: number):
 // ---------------------------------------------------------------------------------------------
 // Scanner
 
+const NO_FINDINGS: readonly Finding[] = Object.freeze([]);
+
 /**
  * Runs a fixed set of detectors over text and returns non-overlapping findings.
  *
@@ -1296,12 +1298,15 @@ export class Scanner {
     this.#always = this.#bits.includes(-1);
   }
 
-  /** Findings in ascending order; overlapping spans are merged, keeping the earlier detector. */
-  scan(text: string): Finding[] {
+  /**
+   * Findings in ascending order; overlapping spans are merged, keeping the earlier detector. Text
+   * without findings gets one shared empty array (no allocation per value).
+   */
+  scan(text: string): readonly Finding[] {
     const ds = this.detectors;
-    if (ds.length === 0 || text.length === 0) return [];
+    if (ds.length === 0 || text.length === 0) return NO_FINDINGS;
     const hits = this.#want === 0 ? 0 : prefilter(text, this.#want, this.#automaton);
-    if (hits === 0 && !this.#always) return [];
+    if (hits === 0 && !this.#always) return NO_FINDINGS;
     const bits = this.#bits;
     let all: Finding[] | undefined;
     for (let k = 0; k < ds.length; k++) {
@@ -1313,7 +1318,7 @@ export class Scanner {
       const d = ds[k]!;
       for (const r of rs) if (r.end > r.start) all.push({ start: r.start, end: r.end, detector: d });
     }
-    if (all === undefined || all.length <= 1) return all ?? [];
+    if (all === undefined || all.length <= 1) return all ?? NO_FINDINGS;
     all.sort((a, b) => a.start - b.start || b.end - a.end);
     const merged: Finding[] = [all[0]!];
     for (let i = 1; i < all.length; i++) {
