@@ -477,30 +477,33 @@ test('kubectl exec -i and -it (in a pseudo-terminal): stdin, exit codes, resizes
   assert.ok(ev.some((e) => e[1] === 'o' && e[2].includes('tty-ok')));
 });
 
-test('kubectl logs -f streams lines as they are appended, masked line by line', { skip }, async () => {
-  const kc = await agentKubeconfig(await gw.token());
-  let i = 0;
-  let ticker: NodeJS.Timeout | undefined;
-  const seen: number[] = [];
-  const t0 = Date.now();
-  const r = await kubectl(['logs', '-f', 'p'], {
-    kubeconfig: kc,
-    killAfterMs: 15_000,
-    until: (out) => {
-      const n = (out.match(/^tick /gm) ?? []).length;
-      while (seen.length < n) seen.push(Date.now() - t0);
-      return n >= 4;
-    },
-    onStart: () => {
-      ticker = setInterval(() => kube.appendLog('x', 'p', `tick ${i++} ${i === 2 ? LOG_KEY : 'plain'}`), 400);
-    },
-  });
-  clearInterval(ticker);
-  assert.match(r.stdout, /^first line\nsecond line\ntick 0 plain\ntick 1 \[github_token\]\ntick 2 plain\ntick 3 plain\n/);
-  assert.ok(!r.stdout.includes(LOG_KEY));
-  // lines arrive one by one, about 400 ms apart: nothing waits for the stream to end
-  const gaps = seen.slice(1).map((t, k) => t - (seen[k] ?? 0));
-  assert.ok(gaps.every((g) => g > 150), `gaps between lines: ${gaps.join(', ')}`);
+test('kubectl logs -f streams lines as they are appended: masked line by line, or untouched', { skip }, async () => {
+  for (const [connection, masked] of [['kube', true], ['kube-plain', false]] as const) {
+    const kc = await agentKubeconfig(await gw.token(), connection);
+    let i = 0;
+    let ticker: NodeJS.Timeout | undefined;
+    const seen: number[] = [];
+    const t0 = Date.now();
+    const r = await kubectl(['logs', '-f', 'p', '--since=1h'], {
+      kubeconfig: kc,
+      killAfterMs: 15_000,
+      until: (out) => {
+        const n = (out.match(new RegExp(`^${connection} tick `, 'gm')) ?? []).length;
+        while (seen.length < n) seen.push(Date.now() - t0);
+        return n >= 4;
+      },
+      onStart: () => {
+        ticker = setInterval(() => kube.appendLog('x', 'p', `${connection} tick ${i++} ${i === 2 ? LOG_KEY : 'plain'}`), 400);
+      },
+    });
+    clearInterval(ticker);
+    assert.match(r.stdout, /^first line\nsecond line\n/);
+    const ticks = r.stdout.split('\n').filter((l) => l.startsWith(`${connection} tick `));
+    assert.deepEqual(ticks.slice(0, 4), [`${connection} tick 0 plain`, `${connection} tick 1 ${masked ? '[github_token]' : LOG_KEY}`, `${connection} tick 2 plain`, `${connection} tick 3 plain`]);
+    // lines arrive one by one, about 400 ms apart: nothing waits for the stream to end
+    const gaps = seen.slice(1).map((t, k) => t - (seen[k] ?? 0));
+    assert.ok(gaps.every((g) => g > 150), `gaps between lines: ${gaps.join(', ')}`);
+  }
 });
 
 test('kubectl get pods --watch keeps streaming for more than 30 s', { skip, timeout: 60_000 }, async () => {

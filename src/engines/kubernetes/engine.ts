@@ -23,7 +23,8 @@
  * 6. records each request (attributes, decision, HTTP status, duration) in the session and the
  *    audit log.
  *
- * Upgrades: `exec` and `attach` over WebSocket (RFC 6455, subprotocols `v5.channel.k8s.io` …
+ * Upgrades: `exec` and `attach` over WebSocket (RFC 6455, https://www.rfc-editor.org/rfc/rfc6455;
+ * subprotocols `v5.channel.k8s.io` …
  * `channel.k8s.io`) are proxied frame by frame, so the terminal is recorded (asciicast v2) and its
  * output masked (./exec.ts); `portforward` and other WebSocket upgrades are relayed as bytes once
  * allowed. SPDY/3.1 upgrades are refused with a 400 Status that says so (kubectl ≥ 1.30 tries
@@ -444,7 +445,7 @@ export class KubernetesEngine implements Engine {
         streaming = true;
         // watch and follow: the agent sees the answer start before the first event or line
         if (watchJson || isLongRunning(info)) res.flushHeaders();
-        ures.pipe(res);
+        pipeCorked(ures, res);
         ures.on('error', () => res.destroy());
         ures.on('aborted', () => res.destroy());
         return;
@@ -767,6 +768,30 @@ function hostHeader(up: KubeUpstream): string {
   const h = up.host.includes(':') ? `[${up.host}]` : up.host;
   const dflt = up.secure ? 443 : 80;
   return up.port === dflt ? h : `${h}:${up.port}`;
+}
+
+/**
+ * `src.pipe(dst)`, with the chunks that arrive in one turn of the event loop written together:
+ * one TLS record and one system call instead of one per upstream record.
+ */
+function pipeCorked(src: Readable, dst: ServerResponse): void {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    dst.uncork();
+  };
+  src.on('data', (c: Buffer) => {
+    if (!corked) {
+      corked = true;
+      dst.cork();
+      process.nextTick(uncork);
+    }
+    if (!dst.write(c)) {
+      src.pause();
+      dst.once('drain', () => src.resume());
+    }
+  });
+  src.once('end', () => dst.end());
 }
 
 function mergeWarnings(ures: IncomingMessage, extra: { warning?: string[] }): HeaderMap {
