@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -52,6 +52,8 @@ const POLICY = `policies:
 interface Run {
   code: number | null;
   stdout: string;
+  /** stdout as bytes */
+  raw: Buffer;
   stderr: string;
   ms: number;
 }
@@ -86,8 +88,10 @@ function kubectl(args: string[], opts: RunOptions): Promise<Run> {
     });
     let stdout = '';
     let stderr = '';
+    const raw: Buffer[] = [];
     const hard = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 20_000);
     child.stdout.on('data', (d: Buffer) => {
+      raw.push(d);
       stdout += d.toString();
       if (opts.until?.(stdout)) child.kill('SIGTERM');
     });
@@ -95,7 +99,7 @@ function kubectl(args: string[], opts: RunOptions): Promise<Run> {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(hard);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+      resolve({ code, stdout, raw: Buffer.concat(raw), stderr, ms: Date.now() - t0 });
     });
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
@@ -432,6 +436,10 @@ test('kubectl exec -i and -it (in a pseudo-terminal): stdin, exit codes, resizes
   const three = await kubectl(['exec', 'p', '--', 'sh', '-c', 'exit 3'], { kubeconfig: kc });
   assert.equal(three.code, 3);
   assert.match(three.stderr, /command terminated with exit code 3/);
+  // binary output passes byte for byte (no masking on this connection); the recording notes it
+  const bin = await kubectl(['exec', 'p', '--', 'cat', '/usr/bin/true'], { kubeconfig: kc });
+  assert.equal(bin.code, 0, bin.stderr);
+  assert.ok(bin.raw.equals(await readFile('/usr/bin/true')), 'binary output unchanged');
 
   // -it needs a terminal: script(1) gives kubectl one, 100x30
   const tty = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
@@ -475,6 +483,15 @@ test('kubectl exec -i and -it (in a pseudo-terminal): stdin, exit codes, resizes
   assert.ok(ev.some((e) => e[1] === 'r' && e[2] === '100x30'));
   assert.ok(ev.some((e) => e[1] === 'i' && e[2].includes('hello tty')), 'the input is recorded');
   assert.ok(ev.some((e) => e[1] === 'o' && e[2].includes('tty-ok')));
+  const binaryNote = await until(async () => {
+    for (const x of sessions) {
+      const events = (await api(auditor, 'GET', `/api/sessions/${x.id}/recording`)).json() as { type: string; data: { message?: string } }[];
+      const note = events.find((e) => e.type === 'note' && /bytes of binary output \(not recorded\)/.test(e.data.message ?? ''));
+      if (note) return note;
+    }
+    return undefined;
+  }, 'the binary-output note');
+  assert.match(binaryNote.data.message ?? '', /^\d+ bytes of binary output \(not recorded\)$/);
 });
 
 test('kubectl logs -f streams lines as they are appended: masked line by line, or untouched', { skip }, async () => {

@@ -695,6 +695,7 @@ export class KubernetesEngine implements Engine {
           upstream: ws,
           session: s,
           ended: lease.signal,
+          tty: q.get('tty') === 'true' || q.get('tty') === '1',
           logger: this.#log,
           onClose: (r) => {
             this.#closers.delete(closer);

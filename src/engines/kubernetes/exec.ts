@@ -8,7 +8,10 @@
  * (`{"Width":…,"Height":…}`, since v3); v5 adds 255, "close stream" (`[255, channel]`).
  *
  * - stdin is recorded as terminal input, resizes as terminal resizes, stdout/stderr as output: the
- *   session's recording then plays back as asciicast v2. Recordings are masked by the core.
+ *   session's recording then plays back as asciicast v2. Recording goes through the SSH engine's
+ *   `StreamRecorder` (coalesced, never cut inside a secret, binary output counted, not stored; at
+ *   most {@link EXEC_RECORD_LIMIT} per stream, {@link TTY_RECORD_LIMIT} with a terminal). The core
+ *   masks what is recorded.
  * - When the session masks, stdout/stderr are decoded as UTF-8 and masked before the agent sees
  *   them. Output is masked a line at a time: a partial line is held back up to {@link HOLD_MS} for
  *   the rest of it, so a secret written in two pieces is still seen whole. Output that is not UTF-8
@@ -17,11 +20,11 @@
  *   `Failure` Status on the error channel (kubectl prints it and exits non-zero).
  */
 import { performance } from 'node:perf_hooks';
-import { StringDecoder } from 'node:string_decoder';
 import type { WebSocket, RawData } from 'ws';
 import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { SessionContext } from '../../core/sessions/types.js';
+import { StreamRecorder } from '../ssh/recorder.js';
 
 /** The channel protocols Gatehouse proxies, best first. */
 export const CHANNEL_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
@@ -38,6 +41,9 @@ export const HOLD_MS = 15;
 const HOLD_MAX = 16 * 1024;
 /** Pause the sending side when this much is queued toward the other. */
 const HIGH_WATER = 1024 * 1024;
+/** Bytes recorded per stream of an exec without a terminal, and with one (an interactive shell). */
+export const EXEC_RECORD_LIMIT = 1024 * 1024;
+export const TTY_RECORD_LIMIT = 16 * 1024 * 1024;
 
 export interface ExecProxyOptions {
   client: WebSocket;
@@ -45,6 +51,8 @@ export interface ExecProxyOptions {
   session: SessionContext;
   /** Aborts when the session ends. */
   ended: AbortSignal;
+  /** The exec has a terminal (`tty=true`): stderr is part of stdout, the recording limit is larger. */
+  tty: boolean;
   logger: Logger;
   onClose(result: { exitCode?: number; reason: string; durationMs: number }): void;
 }
@@ -54,23 +62,23 @@ class OutputChannel {
   readonly #ch: number;
   readonly #proxy: ExecProxy;
   readonly #masking: boolean;
+  readonly #recorder: StreamRecorder;
   readonly #strict = new TextDecoder('utf-8', { fatal: true });
-  readonly #lenient = new StringDecoder('utf8');
   #pending = '';
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(ch: number, proxy: ExecProxy, masking: boolean) {
+  constructor(ch: number, proxy: ExecProxy, masking: boolean, recorder: StreamRecorder) {
     this.#ch = ch;
     this.#proxy = proxy;
     this.#masking = masking;
+    this.#recorder = recorder;
   }
 
   push(frame: Buffer): void {
     const data = frame.subarray(1);
     if (!this.#masking) {
       this.#proxy.toClient(frame);
-      const text = this.#lenient.write(data);
-      if (text !== '') this.#proxy.recordOutput(text);
+      if (data.length > 0) this.#recorder.push(data);
       return;
     }
     let text: string;
@@ -95,11 +103,7 @@ class OutputChannel {
   /** Sends what is held back (before the error channel, at the end). */
   flush(): void {
     this.#disarm();
-    if (!this.#masking) {
-      const rest = this.#lenient.end();
-      if (rest !== '') this.#proxy.recordOutput(rest);
-      return;
-    }
+    if (!this.#masking) return;
     let rest = this.#pending;
     this.#pending = '';
     try {
@@ -128,8 +132,9 @@ class OutputChannel {
   #emit(text: string): void {
     if (text === '') return;
     const masked = this.#proxy.session.masker.maskText(text);
-    this.#proxy.recordOutput(masked);
-    this.#proxy.toClient(Buffer.concat([Buffer.from([this.#ch]), Buffer.from(masked, 'utf8')]));
+    const bytes = Buffer.from(masked, 'utf8');
+    this.#recorder.push(bytes);
+    this.#proxy.toClient(Buffer.concat([Buffer.from([this.#ch]), bytes]));
   }
 }
 
@@ -140,6 +145,8 @@ export class ExecProxy {
   readonly #binary: boolean;
   readonly #v5: boolean;
   readonly #out: Map<number, OutputChannel>;
+  readonly #recorders: StreamRecorder[] = [];
+  readonly #input: StreamRecorder;
   readonly #t0 = performance.now();
   #exitCode: number | undefined;
   #closed = false;
@@ -151,9 +158,23 @@ export class ExecProxy {
     this.#binary = !protocol.startsWith('base64.');
     this.#v5 = protocol === 'v5.channel.k8s.io';
     const masking = o.session.masker.active;
+    const limit = o.tty ? TTY_RECORD_LIMIT : EXEC_RECORD_LIMIT;
+    const recorder = (type: 'input' | 'output', what: string): StreamRecorder => {
+      const r = new StreamRecorder({
+        limit,
+        emit: (data) => this.session.record({ type, data }),
+        onTruncated: (n) => this.session.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
+        onBinary: (n) => this.session.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
+      });
+      this.#recorders.push(r);
+      return r;
+    };
+    this.#input = recorder('input', 'input');
+    const stdout = recorder('output', 'output');
+    const stderr = o.tty ? stdout : recorder('output', 'stderr');
     this.#out = new Map([
-      [STDOUT, new OutputChannel(STDOUT, this, masking)],
-      [STDERR, new OutputChannel(STDERR, this, masking)],
+      [STDOUT, new OutputChannel(STDOUT, this, masking, stdout)],
+      [STDERR, new OutputChannel(STDERR, this, masking, stderr)],
     ]);
     const { client, upstream } = o;
     client.on('message', (data, isBinary) => this.guard(() => this.#fromClient(toBuffer(data), isBinary)));
@@ -177,10 +198,6 @@ export class ExecProxy {
     }
   }
 
-  recordOutput(text: string): void {
-    if (text !== '') this.session.record({ type: 'output', data: text });
-  }
-
   toClient(frame: Buffer): void {
     this.#send(this.#o.client, this.#o.upstream, frame, true);
   }
@@ -197,7 +214,7 @@ export class ExecProxy {
     if (this.#closed) return;
     if (this.#binary && isBinary && buf.length > 0) {
       const ch = buf[0];
-      if (ch === STDIN && buf.length > 1) this.session.record({ type: 'input', data: buf.subarray(1).toString('utf8') });
+      if (ch === STDIN && buf.length > 1) this.#input.push(buf.subarray(1));
       else if (ch === RESIZE) {
         try {
           const r = JSON.parse(buf.subarray(1).toString('utf8')) as { Width?: unknown; Height?: unknown };
@@ -224,6 +241,7 @@ export class ExecProxy {
     }
     if (ch === ERROR) {
       for (const o of this.#out.values()) o.flush();
+      this.#closeRecorders();
       this.#exitCode = exitCodeOf(buf.subarray(1));
       if (buf.length > 1) this.session.record({ type: 'note', message: `exec status: ${buf.subarray(1).toString('utf8').slice(0, 500)}` });
     }
@@ -249,6 +267,10 @@ export class ExecProxy {
     this.#finish(err.message);
   }
 
+  #closeRecorders(): void {
+    for (const r of this.#recorders) r.close();
+  }
+
   #finish(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -258,6 +280,7 @@ export class ExecProxy {
     } catch {
       // dropped: it could not be masked
     }
+    this.#closeRecorders();
     if (upstream.readyState === upstream.OPEN) upstream.close(1000);
     else if (upstream.readyState === upstream.CONNECTING) upstream.terminate();
     if (client.readyState === client.OPEN) {
