@@ -16,7 +16,7 @@ import pg from 'pg';
 import ssh2 from 'ssh2';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { sshdAvailable, startSshd, type TestSshd } from '../support/sshd.js';
-import { CONSOLE_INDEX, ensureChromium, launchChromium, newPage, psql, screenshotDir, startConsoleGateway, until, type ConsoleGateway } from './support.js';
+import { CONSOLE_CLIENT_ID, CONSOLE_INDEX, ensureChromium, launchChromium, newPage, psql, screenshotDir, startConsoleGateway, until, type ConsoleGateway } from './support.js';
 
 const POLICY = `policies:
   - name: agents
@@ -131,6 +131,36 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     assert.equal((me.json as { identity: { sub: string } }).identity.sub, 'approver-1');
     await approver.waitForSelector('.live-live');
     await approver.evaluate('window.__noReload = true');
+  });
+
+  test("sign in with the organisation's OIDC issuer (oidc-provider): authorization code + PKCE, code exchanged by the browser", async () => {
+    const page = await open();
+    const authRequests: URL[] = [];
+    page.on('request', (r) => {
+      if (r.url().startsWith(`${gw.issuer.issuer}/auth?`)) authRequests.push(new URL(r.url()));
+    });
+    await page.goto(`${gw.base}/`);
+    await page.getByRole('button', { name: `Sign in with ${new URL(gw.issuer.issuer).host}` }).click();
+    await page.waitForURL((u) => u.href.startsWith(gw.issuer.issuer));
+    await page.locator('input[name=login]').fill('dba-7');
+    await page.locator('input[name=password]').fill('anything');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    const auth = authRequests[0];
+    assert.ok(auth, 'the console sent the browser to the authorization endpoint');
+    assert.equal(auth.searchParams.get('response_type'), 'code');
+    assert.equal(auth.searchParams.get('client_id'), CONSOLE_CLIENT_ID);
+    assert.equal(auth.searchParams.get('code_challenge_method'), 'S256');
+    assert.match(auth.searchParams.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(auth.searchParams.get('redirect_uri'), `${gw.base}/`);
+    assert.match((await page.locator('header .user').textContent()) ?? '', /dba-7.*approver/);
+    assert.deepEqual(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents(), ['Reviews', 'Grants']);
+    const session = (await page.evaluate('sessionStorage.getItem("gatehouse.session")')) as string | null;
+    const me = await gw.api((JSON.parse(session ?? '{}') as { token: string }).token, 'GET', '/api/whoami');
+    assert.deepEqual((me.json as { identity: { iss: string; sub: string; groups: string[] } }).identity, { iss: gw.issuer.issuer, sub: 'dba-7', client_id: CONSOLE_CLIENT_ID, groups: ['dba'], jti: (me.json as { identity: { jti: string } }).identity.jti });
+    const csp = (await fetch(`${gw.base}/`)).headers.get('content-security-policy') ?? '';
+    assert.match(csp, new RegExp(`connect-src 'self' ${gw.issuer.issuer.replace(/[.]/g, '\\.')}(;|$)`), csp);
   });
 
   test('the development token endpoint checks the PKCE verifier, the redirect URI and single use', async () => {
@@ -420,7 +450,7 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     const res = await fetch(`${gw.base}/`);
     const csp = res.headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'self'/);
-    assert.doesNotMatch(csp, /https?:\/\//, 'no other origin');
+    assert.equal(csp.match(/https?:\/\/[^\s;]+/g)?.join(' '), gw.issuer.issuer, `no origin but the issuer's token endpoint: ${csp}`);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const html = await res.text();
     const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];

@@ -16,6 +16,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/core/log.js';
 import { DEV_AUDIENCE, Gateway } from '../../src/gateway.js';
 import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.js';
+import { freePort } from '../support/net.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -93,14 +94,29 @@ export interface ConsoleGateway {
   close(): Promise<void>;
 }
 
+/** The console's client at the test OIDC issuer, and who can sign in there (login → groups). */
+export const CONSOLE_CLIENT_ID = 'gatehouse-console';
+export const ISSUER_ACCOUNTS: Record<string, string[]> = { 'dba-7': ['dba'], 'auditor-7': ['auditors'] };
+
+/**
+ * A gateway for the console tests. Humans sign in with the development issuer (demo mode) and with
+ * the test OIDC issuer, where the console is a public client (`console.client_id`) using the
+ * authorization code grant with PKCE.
+ */
 export async function startConsoleGateway(o: { policy: string; setupSql: string; connections?: string[]; ssh?: boolean }): Promise<ConsoleGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'gh-console-'));
-  const issuer = await startTestIssuer({ clients: [{ clientId: 'agent-a', groups: ['ai-agents'] }] });
+  // The issuer needs the console's redirect URI, so the HTTP port is chosen first.
+  const httpPort = await freePort();
+  const issuer = await startTestIssuer({
+    clients: [{ clientId: 'agent-a', groups: ['ai-agents'] }],
+    browserClients: [{ clientId: CONSOLE_CLIENT_ID, redirectUris: [`http://127.0.0.1:${httpPort}/`] }],
+    accounts: ISSUER_ACCOUNTS,
+  });
   const db = await createTestDatabase('gh_console');
   await db.query(o.setupSql);
   await writeFile(join(dir, 'policy.yaml'), o.policy);
   const yaml = [
-    `listen: { postgres: "127.0.0.1:0", http: "127.0.0.1:0"${o.ssh ? ', ssh: "127.0.0.1:0"' : ''} }`,
+    `listen: { postgres: "127.0.0.1:0", http: "127.0.0.1:${httpPort}"${o.ssh ? ', ssh: "127.0.0.1:0"' : ''} }`,
     `store: "sqlite:${join(dir, 'gatehouse.db')}"`,
     'identity:',
     '  dev_issuer: true',
@@ -112,6 +128,7 @@ export async function startConsoleGateway(o: { policy: string; setupSql: string;
     'policies: ./policy.yaml',
     'roles: { admin: { groups: [gatehouse-admins] }, approver: { groups: [dba] }, auditor: { groups: [auditors] } }',
     'review: { hold_timeout: 60s, valid_for: 5m }',
+    `console: { client_id: ${CONSOLE_CLIENT_ID}, issuer: "${issuer.issuer}", scopes: [openid, gatehouse.connect] }`,
     'log: { level: silent }',
   ].join('\n');
   const config = parseConfig(yaml, join(dir, 'gatehouse.yaml'));

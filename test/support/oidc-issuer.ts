@@ -7,6 +7,11 @@
  * Per-request group and lifetime overrides travel to the provider in private `x-test-*` headers of
  * the token request, read back in `extraTokenClaims` and `ttl.ClientCredentials`.
  *
+ * Optionally, browser clients (public, `token_endpoint_auth_method: none`) sign people in with the
+ * authorization code grant and PKCE through oidc-provider's development login and consent pages
+ * (any login and password); their access tokens are JWTs for the same audience, with the groups of
+ * `accounts[login]`.
+ *
  * Key rotation swaps in a new Provider with a new keystore behind the same listener (oidc-provider
  * fixes its keys at construction); the issuer URL and port stay the same.
  */
@@ -35,6 +40,10 @@ export interface TestIssuerOptions {
   accessTokenTtlSec?: number;
   /** Registered clients (client_secret_basic). Default: `agent-a` (ai-agents), `agent-b` (ai-agents, db-admins), `agent-c` (no groups). */
   clients?: Array<{ clientId: string; clientSecret?: string; groups?: string[] }>;
+  /** Public clients for people in a browser: authorization code + PKCE, with these exact redirect URIs. */
+  browserClients?: Array<{ clientId: string; redirectUris: string[] }>;
+  /** Groups per login name of the development login page (people signing in through a browser client). */
+  accounts?: Record<string, string[]>;
 }
 
 export interface TestTokenOptions {
@@ -87,7 +96,7 @@ function loadProvider(): Promise<typeof OidcProvider> {
   return providerModule;
 }
 
-/** The provider keeps almost nothing for JWT client-credentials tokens; a Map is plenty (and avoids its dev-adapter warning). */
+/** The provider keeps little (interaction sessions, codes, grants); a Map is plenty (and avoids its dev-adapter warning). */
 class MapAdapter {
   static readonly #data = new Map<string, Record<string, unknown>>();
   readonly #name: string;
@@ -103,7 +112,8 @@ class MapAdapter {
   async find(id: string): Promise<Record<string, unknown> | undefined> {
     return MapAdapter.#data.get(this.#key(id));
   }
-  async findByUid(): Promise<undefined> {
+  async findByUid(uid: string): Promise<Record<string, unknown> | undefined> {
+    for (const [k, v] of MapAdapter.#data) if (k.startsWith(`${this.#name}:`) && v['uid'] === uid) return v;
     return undefined;
   }
   async findByUserCode(): Promise<undefined> {
@@ -134,6 +144,8 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
     { clientId: 'agent-c', groups: [] },
   ]).map((c) => ({ clientId: c.clientId, clientSecret: c.clientSecret ?? `secret-${c.clientId}-${randomUUID()}`, groups: c.groups ?? [] }));
   const groupsByClient = new Map(clients.map((c) => [c.clientId, c.groups]));
+  const browserClients = opts.browserClients ?? [];
+  const accounts = opts.accounts ?? {};
   const requests = { discovery: 0, jwks: 0, token: 0 };
 
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -155,19 +167,34 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
   let keys: JWK[] = [await newSigningKey()];
 
   const configuration = (): Record<string, unknown> => ({
-    clients: clients.map((c) => ({
-      client_id: c.clientId,
-      client_secret: c.clientSecret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    clients: [
+      ...clients.map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      })),
+      ...browserClients.map((c) => ({
+        client_id: c.clientId,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: c.redirectUris,
+        token_endpoint_auth_method: 'none',
+      })),
+    ],
     adapter: MapAdapter,
     jwks: { keys },
     scopes: SCOPES,
+    ...(browserClients.length > 0
+      ? {
+          findAccount: (_ctx: ProviderContext, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
+          cookies: { keys: ['gatehouse-test-issuer-cookie-key'] },
+        }
+      : {}),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: browserClients.length > 0 },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -181,7 +208,8 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
         },
       },
     },
-    extraTokenClaims: (ctx: ProviderContext, token: { clientId: string }) => {
+    extraTokenClaims: (ctx: ProviderContext, token: { clientId: string; accountId?: string }) => {
+      if (token.accountId !== undefined) return { groups: accounts[token.accountId] ?? [] };
       const override = ctx.get('x-test-groups');
       return { groups: override === '' ? (groupsByClient.get(token.clientId) ?? []) : (JSON.parse(override) as string[]) };
     },
