@@ -301,8 +301,8 @@ test('results are cached by text, frozen, and the cache can be cleared and sized
   assert.notEqual(classifyMysql('SELECT * FROM cached_t'), a);
   configureMysqlClassifier({ cacheEntries: 2 });
   const x = classifyMysql('SELECT 1');
-  classifyMysql('SELECT 2');
-  classifyMysql('SELECT 3');
+  classifyMysql('SELECT 1, 2');
+  classifyMysql('SELECT 1, 2, 3');
   assert.notEqual(classifyMysql('SELECT 1'), x, 'evicted (LRU of 2)');
   configureMysqlClassifier({ maxStatementLength: 50 });
   assert.match(classifyMysql(`SELECT '${'x'.repeat(60)}'`)[0]?.unknownReason ?? '', /longer than 50/);

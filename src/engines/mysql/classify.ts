@@ -90,11 +90,13 @@ export function configureMysqlClassifier(options: MysqlClassifierOptions = {}): 
   if (options.maxStatementLength !== undefined) maxStatementLength = Math.max(1, Math.floor(options.maxStatementLength));
   if (options.dialect !== undefined) dialect = options.dialect;
   cache.clear();
+  shapes.clear();
 }
 
 /** Empties the parse cache. */
 export function clearMysqlClassifierCache(): void {
   cache.clear();
+  shapes.clear();
 }
 
 /**
@@ -109,12 +111,89 @@ export function classifyMysql(text: string, options: ClassifyOptions = {}): read
     cache.set(key, hit);
     return hit;
   }
+  const cacheable = text.length <= maxCachedTextLength && cacheEntries > 0;
+  const shape = cacheable ? shapeOf(text) : undefined;
+  if (shape) {
+    const known = shapes.get(shape.key);
+    if (known) {
+      shapes.delete(shape.key);
+      shapes.set(shape.key, known);
+      return deepFreeze(known.map((st, k) => ({ ...st, text: shape.texts[k]! })));
+    }
+  }
   const result = deepFreeze(classifyUncached(text, options.noBackslashEscapes));
-  if (text.length <= maxCachedTextLength && cacheEntries > 0) {
+  if (cacheable) {
     cache.set(key, result);
     if (cache.size > cacheEntries) cache.delete(cache.keys().next().value!);
+    if (shape && shapeFits(result, shape)) {
+      shapes.set(shape.key, result);
+      if (shapes.size > cacheEntries) shapes.delete(shapes.keys().next().value!);
+    }
   }
   return result;
+}
+
+/**
+ * Statements that differ only in their literals classify alike: `SELECT c FROM t WHERE id = 5` and
+ * `… id = 6` have one shape, the token sequence with single-quoted strings and numbers replaced by
+ * placeholders (and gaps between tokens marked, comments counting as gaps). A shape's classification
+ * is reused with each statement's own text. Texts with a backslash (their lexing depends on
+ * sql_mode) or a NUL, and PREPARE / EXECUTE IMMEDIATE (their literal is a statement), have no shape;
+ * a classification is kept for its shape only when no table or function name equals a literal (the
+ * grammar reads `FROM 'x'` as a table, so such a literal would not be a mere value).
+ */
+interface Shape {
+  key: string;
+  /** Each statement's own text, in order (statements without tokens left out, as the classifier does). */
+  texts: string[];
+  /** The literal values replaced by placeholders, lower-cased. */
+  literals: string[];
+}
+
+const shapes = new Map<string, readonly SqlStatement[]>();
+
+function isDigits(s: string): boolean {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return s.length > 0;
+}
+
+function shapeOf(text: string): Shape | undefined {
+  if (text.includes('\\') || text.includes('\0')) return undefined;
+  const lexed = lex(text, 'backslash');
+  if ('error' in lexed) return undefined;
+  let key = '';
+  const texts: string[] = [];
+  const literals: string[] = [];
+  for (const st of lexed.statements) {
+    if (st.tokens.length === 0) continue;
+    texts.push(text.slice(st.start, st.end).trim());
+    let prevEnd = -1;
+    for (const t of st.tokens) {
+      if (t.kind === 'word' && (t.value === 'PREPARE' || t.value === 'IMMEDIATE')) return undefined;
+      key += t.start === prevEnd ? '\u0001' : '\u0002';
+      prevEnd = t.end;
+      if ((t.kind === 'string' && t.quote === "'") || (t.kind === 'word' && isDigits(t.value))) {
+        key += t.kind === 'string' ? "'" : '#';
+        literals.push(t.value.toLowerCase());
+      } else key += `${t.kind[0]!}${t.value}`;
+    }
+    key += ';';
+  }
+  return literals.length === 0 ? undefined : { key, texts, literals };
+}
+
+function shapeFits(result: readonly SqlStatement[], shape: Shape): boolean {
+  if (result.length !== shape.texts.length) return false;
+  const lits = new Set(shape.literals);
+  for (const [k, st] of result.entries()) {
+    if (st.text !== shape.texts[k]) return false;
+    for (const t of st.tables) if (t.name.split('.').some((part) => lits.has(part))) return false;
+    for (const f of st.functions) if (f.split('.').some((part) => lits.has(part))) return false;
+  }
+  return true;
 }
 
 function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
@@ -199,6 +278,9 @@ function skeleton(l: { statements: LexedStatement[] }): string {
 }
 
 /** A string literal for the grammar: same quote, value without characters whose escaping depends on the mode. */
+/** String literals longer than this reach the grammar shortened (their content never matters to it). */
+const LONG_LITERAL = 4096;
+
 function canonicalString(q: string, value: string): string {
   return q + value.replace(/[\\'"`\x00-\x1f\x7f]/g, '_') + q;
 }
@@ -260,32 +342,40 @@ function lex(text: string, mode: LexMode): Lexed {
       const q = text[i]!;
       const backslash = mode === 'backslash' || (mode === 'ansiQuotes' && q === "'");
       let j = i + 1;
-      let value = '';
+      // Runs of plain characters are copied as slices: a literal of megabytes lexes in linear time.
+      const parts: string[] = [];
+      let run = j;
       let sawBackslash = false;
       for (;;) {
         if (j >= n) return { error: 'unterminated string' };
-        const ch = text[j]!;
-        if (ch === '\\') sawBackslash = true;
-        if (backslash && ch === '\\') {
-          if (j + 1 >= n) return { error: 'unterminated string' };
-          value += unescape(text[j + 1]!);
-          j += 2;
-          continue;
-        }
-        if (ch === q) {
-          if (text[j + 1] === q) {
-            value += q;
+        const ch = text.charCodeAt(j);
+        if (ch === 0x5c /* \\ */) {
+          sawBackslash = true;
+          if (backslash) {
+            if (j + 1 >= n) return { error: 'unterminated string' };
+            parts.push(text.slice(run, j), unescape(text[j + 1]!));
             j += 2;
+            run = j;
             continue;
           }
+        } else if (ch === c) {
+          if (text.charCodeAt(j + 1) === c) {
+            parts.push(text.slice(run, j + 1));
+            j += 2;
+            run = j;
+            continue;
+          }
+          parts.push(text.slice(run, j));
           j++;
           break;
         }
-        value += ch;
         j++;
       }
+      const value = parts.length === 1 ? parts[0]! : parts.join('');
       tokens.push({ kind: 'string', start: i, end: j, value, quote: q, ...(sawBackslash ? { backslash: true } : {}) });
-      norm += canonicalString(q, value);
+      // The grammar never needs a literal's content (PREPARE and EXECUTE IMMEDIATE read the token):
+      // long literals reach it shortened, so a statement carrying a large value still parses.
+      norm += canonicalString(q, value.length > LONG_LITERAL ? value.slice(0, 64) : value);
       i = j;
       continue;
     }
@@ -1527,3 +1617,16 @@ class Walk {
 }
 
 const STATEMENT_TYPES = new Set(['select', 'insert', 'replace', 'update', 'delete']);
+
+/**
+ * The database a `USE` statement (as classified, type `use`) selects, lower-cased; undefined when
+ * the text is not exactly `USE <name>`.
+ */
+export function mysqlUseTarget(statementText: string): string | undefined {
+  const lexed = lex(statementText, 'backslash');
+  if ('error' in lexed) return undefined;
+  const toks = lexed.statements.flatMap((s) => s.tokens);
+  const [kw, name] = toks;
+  if (toks.length !== 2 || kw?.kind !== 'word' || kw.value !== 'USE' || !name || (name.kind !== 'word' && name.kind !== 'ident')) return undefined;
+  return name.value.toLowerCase();
+}

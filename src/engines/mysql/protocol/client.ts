@@ -427,6 +427,11 @@ export class ClientParser {
     if (p.sequenceId !== 0) throw new ProtocolError(`packets out of order (a command must have sequence id 0, got ${p.sequenceId})`);
     const m = parseCommand(p, { capabilities: this.caps, statement: (id) => this.statement(id) });
     switch (m.name) {
+      case 'ComStmtPrepare':
+        // Until its answer is registered, "the statement prepared last" (-1) is not known: an
+        // execute pipelined behind this prepare must not be decoded as one of an older statement.
+        this.lastPrepared = undefined;
+        break;
       case 'ComStmtClose': {
         const id = m.statementId === LAST_PREPARED ? this.lastPrepared : m.statementId;
         if (id !== undefined) this.statements.delete(id);
