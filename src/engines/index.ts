@@ -3,10 +3,12 @@ import type { EngineFactory, EngineProtocol } from './types.js';
 import { postgresEngine } from './postgres/engine.js';
 import { kubernetesEngine } from './kubernetes/engine.js';
 import { sshEngine } from './ssh/engine.js';
+import { mysqlEngine } from './mysql/engine.js';
 
 export const ENGINES: Partial<Record<EngineProtocol, EngineFactory>> = {
   postgres: postgresEngine,
   kubernetes: kubernetesEngine,
   ssh: sshEngine,
+  mysql: mysqlEngine,
 };
 export type { Engine, EngineContext, EngineFactory, EngineListener, EngineProtocol } from './types.js';

@@ -1,7 +1,9 @@
 /**
- * The MySQL / MariaDB engine's building blocks: the socket-free wire codec (`./protocol.ts`),
- * client-side authentication toward the target (`./auth.ts`) and the SQL classifier (`./classify.ts`).
+ * The MySQL / MariaDB engine (`./engine.ts`: listener and handshake, `./proxy.ts`: one session's
+ * commands) and its building blocks: the socket-free wire codec (`./protocol.ts`), client-side
+ * authentication toward the target (`./auth.ts`, `./upstream.ts`) and the SQL classifier (`./classify.ts`).
  */
+export { MysqlEngine, mysqlEngine } from './engine.js';
 export * from './protocol.js';
 export {
   UpstreamAuthenticator,
@@ -13,4 +15,4 @@ export {
   type UpstreamCredentials,
   type HandshakeOptions,
 } from './auth.js';
-export { classifyMysql, clearMysqlClassifierCache, configureMysqlClassifier, type ClassifyOptions, type MysqlClassifierOptions } from './classify.js';
+export { classifyMysql, clearMysqlClassifierCache, configureMysqlClassifier, mysqlUseTarget, type ClassifyOptions, type MysqlClassifierOptions } from './classify.js';

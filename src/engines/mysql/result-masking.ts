@@ -1,0 +1,114 @@
+/**
+ * Masking of result rows by column, in the text protocol (COM_QUERY) and the binary protocol
+ * (COM_STMT_EXECUTE, COM_STMT_FETCH).
+ *
+ * Column definitions carry where a value comes from (`schema`, `org_table`, `org_name`), so column
+ * rules need no catalog lookup; computed columns have no origin and are matched by their alias.
+ * Text values are masked as text. In the binary protocol, values sent as length-encoded strings
+ * (CHAR, VARCHAR, TEXT, BLOB, JSON, ENUM, SET, DECIMAL, …) are rewritten like text values; numbers,
+ * dates and times have a fixed binary form that cannot hold a masked text, so they are decoded and
+ * inspected and pass only when masking would leave them unchanged; otherwise the result is refused
+ * with `ERR_MASKING_FAILED` (fail closed).
+ * Rows: https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset_row.html,
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_binary_resultset.html
+ */
+import { GatehouseError } from '../../core/errors.js';
+import type { ColumnRef, Masker, ValueMasker } from '../../core/masking/types.js';
+import { decodeBinaryRow, decodeTextRowBuffers, encodeBinaryRow, encodeTextRow, formatBinaryValue, type BinaryValue, type ColumnDefinition } from './protocol.js';
+
+/** What to do with each column of one result set. */
+export interface RowPlan {
+  readonly columns: readonly ColumnDefinition[];
+  /** Per column: the masker, or undefined to pass the value raw. */
+  readonly maskers: readonly (ValueMasker | undefined)[];
+  /** No column needs masking: rows pass through untouched. */
+  readonly passthrough: boolean;
+}
+
+/** Where a result column comes from, for column rules. */
+export function columnRef(c: ColumnDefinition): ColumnRef {
+  return {
+    ...(c.schema ? { schema: c.schema } : {}),
+    ...(c.orgTable || c.table ? { table: c.orgTable || c.table } : {}),
+    column: c.orgName || c.columnName,
+  };
+}
+
+export function rowPlan(columns: readonly ColumnDefinition[], masker: Masker): RowPlan {
+  const maskers = masker.forColumns(columns.map(columnRef));
+  return { columns, maskers, passthrough: maskers.every((m) => m === undefined) };
+}
+
+function refuse(detail: string): GatehouseError {
+  return new GatehouseError('ERR_MASKING_FAILED', 'a result value could not be inspected for masking; the result was withheld (select it as text, e.g. CAST(… AS CHAR), or use a text query)', { detail });
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Masks one text-protocol row. Returns the new payload, or undefined when nothing changed (forward
+ * the row as it came). Throws `ERR_MASKING_FAILED` to fail closed.
+ */
+export function maskTextRow(payload: Buffer, plan: RowPlan, onMasked?: (n: number) => void): Buffer | undefined {
+  const values = decodeTextRowBuffers(payload, plan.columns.length);
+  let out: (Buffer | string | null)[] | undefined;
+  let changed = 0;
+  for (let i = 0; i < values.length; i++) {
+    const m = plan.maskers[i];
+    const v = values[i];
+    if (m === undefined || v === null || v === undefined) continue;
+    const s = decoder.decode(v);
+    const masked = m(s);
+    if (masked === s) continue;
+    (out ??= values.slice())[i] = masked;
+    changed++;
+  }
+  if (out === undefined) return undefined;
+  onMasked?.(changed);
+  return encodeTextRow(out);
+}
+
+/**
+ * Masks one binary-protocol row. Returns the new payload, or undefined when nothing changed. Throws
+ * `ERR_MASKING_FAILED` for a number or date/time value that masking would change.
+ */
+export function maskBinaryRow(payload: Buffer, plan: RowPlan, onMasked?: (n: number) => void): Buffer | undefined {
+  const values = decodeBinaryRow(payload, plan.columns);
+  let out: BinaryValue[] | undefined;
+  let changed = 0;
+  for (let i = 0; i < values.length; i++) {
+    const m = plan.maskers[i];
+    const v = values[i];
+    if (m === undefined || v === null || v === undefined) continue;
+    const col = plan.columns[i]!;
+    if (Buffer.isBuffer(v)) {
+      const s = decoder.decode(v);
+      const masked = m(s);
+      if (masked === s) continue;
+      (out ??= values.slice())[i] = masked === null ? null : Buffer.from(masked, 'utf8');
+      changed++;
+      continue;
+    }
+    const text = formatBinaryValue(v, col);
+    if (text === null) continue;
+    if (m(text) !== text) throw refuse(`binary value of type ${col.type} in column ${col.columnName} would need masking`);
+  }
+  if (out === undefined) return undefined;
+  onMasked?.(changed);
+  return encodeBinaryRow(plan.columns, out);
+}
+
+const SAMPLE_VALUE = 256;
+
+/** A text row's values for a recording sample (cut at 256 bytes). */
+export function sampleTextRow(payload: Buffer, columnCount: number): (string | null)[] {
+  return decodeTextRowBuffers(payload, columnCount).map((v) => (v === null ? null : decoder.decode(v.length > SAMPLE_VALUE ? v.subarray(0, SAMPLE_VALUE) : v)));
+}
+
+/** A binary row's values for a recording sample, rendered as the text protocol would send them. */
+export function sampleBinaryRow(payload: Buffer, columns: readonly ColumnDefinition[]): (string | null)[] {
+  return decodeBinaryRow(payload, columns).map((v, i) => {
+    if (Buffer.isBuffer(v)) return decoder.decode(v.length > SAMPLE_VALUE ? v.subarray(0, SAMPLE_VALUE) : v);
+    return formatBinaryValue(v, columns[i]!);
+  });
+}
