@@ -211,9 +211,10 @@ describe('what the agent receives', () => {
         assert.equal(r.card, r.card_number, 'a column of another schema.table hashes the same value to the same token');
       }
       const cards = await c.query<{ card: string }>('SELECT card FROM payments.charges');
-      const distinct = await c.query<{ n: number }>('SELECT count(DISTINCT card)::int AS n FROM payments.charges');
-      assert.equal(new Set(cards.rows.map((r) => r.card)).size, distinct.rows[0]!.n);
-      assert.equal(distinct.rows[0]!.n, 2);
+      // Counted on the database itself, not through the gateway (which may mask computed columns).
+      const distinct = await gw.db!.query('SELECT count(DISTINCT card)::int AS n FROM payments.charges');
+      assert.equal(distinct.rows[0].n, 2);
+      assert.equal(new Set(cards.rows.map((r) => r.card)).size, distinct.rows[0].n);
     } finally {
       await c.end();
     }
