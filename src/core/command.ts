@@ -46,6 +46,11 @@ export interface SqlStatement {
   tables: SqlTableRef[];
   /** Lower-cased function names called anywhere in the statement (`pg_read_file`, `load_file`). */
   functions: string[];
+  /**
+   * Column names the statement references, lower-cased; `*` for a star or a whole-row reference.
+   * Engines use it to keep column masks on values of computed result columns (`lower(ssn)`).
+   */
+  columns?: string[];
   /** `COPY … PROGRAM`, `INTO OUTFILE`, `LOAD DATA LOCAL`: the statement reaches the server's OS. */
   program?: boolean;
   /** Why it is `unknown` (parse error text, unsupported node), for logs and explain. */

@@ -201,6 +201,16 @@ test('texts that differ only in constants are parsed once and keep their own tex
   assert.equal(classifyPostgres('SELECT 2; DROP TABLE t')[1]?.type, 'ddl');
 });
 
+test('referenced columns: names, stars and whole-row references', () => {
+  const cols = (q: string): readonly string[] | undefined => classifyPostgres(q)[0]?.columns;
+  assert.deepStrictEqual(cols('SELECT lower(badge) FROM staff WHERE id = 1'), ['badge', 'id']);
+  assert.deepStrictEqual(cols('SELECT row_to_json(s) FROM staff s'), ['*']);
+  assert.deepStrictEqual(cols('SELECT s::text FROM staff s'), ['*']);
+  assert.deepStrictEqual(cols('SELECT s.* FROM staff s'), ['*']);
+  assert.deepStrictEqual(cols('SELECT (SELECT badge FROM staff LIMIT 1)'), ['badge']);
+  assert.equal(cols('SELECT count(*) FROM staff'), undefined);
+});
+
 test('the cache is bounded (LRU)', async () => {
   await initClassifier({ cacheEntries: 3 });
   try {

@@ -166,7 +166,7 @@ class PlanMasker implements Masker {
           this.#checkSize(value);
           return applyStrategy(strategy, value, { keep, hash });
         },
-        { kind: 'column' as const },
+        { kind: 'column' as const, rank: STRATEGY_STRENGTH[strategy] * 1_000_000 - keep },
       );
     }
     return this.#scanner.detectors.length > 0 ? this.#detectValue : undefined;

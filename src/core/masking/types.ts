@@ -19,6 +19,8 @@ export type ValueMasker = ((value: string) => string | null) & {
    * rewrite a value (binary formats) use this to decide between passing and refusing it.
    */
   readonly kind: 'column' | 'detect';
+  /** For `column`: how strong its strategy is (higher hides more), to pick the strongest of several. */
+  readonly rank?: number;
 };
 
 export interface Masker {

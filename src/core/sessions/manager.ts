@@ -246,6 +246,13 @@ export class SessionManager {
   }
 }
 
+/** Longest value kept in a recorded result sample (after masking). */
+const SAMPLE_VALUE_CHARS = 256;
+
+function shorten(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n)}…`;
+}
+
 /** The masked, log-safe body of a session event: no token, no raw value. */
 function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
   switch (event.type) {
@@ -273,7 +280,8 @@ function logSafe(event: SessionEvent, masker: Masker): Record<string, unknown> {
       return { code: event.code, message: masker.maskForLog(event.message) };
     case 'result': {
       const { type: _t, ...rest } = event;
-      if (rest.sample) rest.sample = rest.sample.map((row) => row.map((v) => (v === null ? null : masker.maskForLog(String(v)))));
+      // Masked whole, then shortened: a cut made first could leave part of a secret the detectors no longer see.
+      if (rest.sample) rest.sample = rest.sample.map((row) => row.map((v) => (v === null ? null : shorten(masker.maskForLog(String(v)), SAMPLE_VALUE_CHARS))));
       return rest;
     }
     case 'note':

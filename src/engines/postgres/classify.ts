@@ -128,6 +128,7 @@ function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
     for (const t of s.tables) Object.freeze(t);
     Object.freeze(s.tables);
     Object.freeze(s.functions);
+    if (s.columns) Object.freeze(s.columns);
     Object.freeze(s);
   }
   return Object.freeze(stmts);
@@ -231,6 +232,10 @@ const TABLE_OBJECTS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 
 class Walk {
   readonly tables: SqlTableRef[] = [];
   readonly functions: string[] = [];
+  /** Column names referenced (`*` for a star); a name that is also a relation or alias may be a whole row. */
+  readonly columnRefs = new Set<string>();
+  /** Table names and aliases in the statement. */
+  readonly relationNames = new Set<string>();
   private readonly seenTables = new Set<string>();
   private readonly seenFunctions = new Set<string>();
   /** Strictest DML found below the top-level node, and where. */
@@ -282,6 +287,17 @@ class Walk {
         return;
       case 'FuncCall':
         this.funcCall(body);
+        break;
+      case 'ColumnRef': {
+        const fields = (body.fields as unknown[] | undefined) ?? [];
+        const last = fields[fields.length - 1] as Obj | undefined;
+        const name = (last?.String as Obj | undefined)?.sval;
+        if (typeof name === 'string') this.columnRefs.add(name.toLowerCase());
+        else if (last?.A_Star !== undefined) this.columnRefs.add('*');
+        return;
+      }
+      case 'Alias':
+        if (typeof body.aliasname === 'string') this.relationNames.add(body.aliasname.toLowerCase());
         break;
       case 'CopyStmt':
         if (body.relation) this.value(body.relation, body.is_from ? 'write' : 'read', scope, 'relation', cte);
@@ -351,6 +367,9 @@ class Walk {
 
   private rangeVar(rv: Obj, access: Access, scope: ReadonlySet<string>): void {
     const rel = String(rv.relname);
+    this.relationNames.add(rel.toLowerCase());
+    const alias = (rv.alias as Obj | undefined)?.aliasname;
+    if (typeof alias === 'string') this.relationNames.add(alias.toLowerCase());
     const schema = typeof rv.schemaname === 'string' ? rv.schemaname : undefined;
     if (!schema && access === 'read' && scope.has(rel)) return;
     this.addTable((schema ? `${schema}.${rel}` : rel).toLowerCase(), access);
@@ -594,6 +613,12 @@ function classifyStatement(stmt: Obj, text: string): SqlStatement {
     }
   }
   const out: SqlStatement = { type: stype, text, tables: walk.tables, functions: walk.functions };
+  if (walk.columnRefs.size > 0) {
+    // `row_to_json(s)`, `s::text`: a reference named like a relation or alias can be its whole row.
+    const cols = new Set<string>();
+    for (const c of walk.columnRefs) cols.add(walk.relationNames.has(c) ? '*' : c);
+    out.columns = [...cols];
+  }
   if (subtype !== undefined) out.subtype = subtype;
   if (kind.program) out.program = true;
   return out;

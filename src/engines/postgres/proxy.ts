@@ -20,10 +20,10 @@ import type { SqlCommand, SqlStatement } from '../../core/command.js';
 import { GatehouseError, isGatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
-import type { ColumnRef } from '../../core/masking/types.js';
+import type { ColumnRef, ValueMasker } from '../../core/masking/types.js';
 import type { CommandDecision, Decision } from '../../core/policy/types.js';
 import type { SessionContext } from '../../core/sessions/types.js';
-import type { CatalogResolver } from './catalog.js';
+import type { CatalogResolver, ResolvedColumn } from './catalog.js';
 import { classifyPostgres } from './classify.js';
 import {
   backend,
@@ -69,7 +69,7 @@ interface Portal {
 
 /** What the target will answer, in order. */
 type Op =
-  | { kind: 'query'; command: SqlCommand | undefined; refused?: Extract<Decision, { effect: 'deny' }> | GatehouseError; t0: number; result: ResultState }
+  | { kind: 'query'; command: SqlCommand | undefined; refused?: Extract<Decision, { effect: 'deny' }> | GatehouseError; t0: number; result: ResultState; stmt?: number }
   | { kind: 'parse'; refused?: Extract<Decision, { effect: 'deny' }> | GatehouseError }
   | { kind: 'bind'; refused?: GatehouseError }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean }
@@ -391,7 +391,7 @@ export class PgProxy {
         if (op?.kind === 'query' && m.name === 'RowDescription') {
           op.result = newResult();
           op.result.formats = fields.map((f) => f.format);
-          return this.#planFor(op.result, fields, undefined);
+          return this.#planFor(op.result, fields, undefined, op.command?.statements[op.stmt ?? 0]);
         }
         return true;
       }
@@ -405,7 +405,7 @@ export class PgProxy {
           if (this.#session.masker.active && fields === undefined) return this.#refuseResult(r, new GatehouseError('ERR_MASKING_FAILED', 'result columns unknown; the result was withheld'));
           if (fields !== undefined) {
             r.formats = fields.map((f) => f.format);
-            const planned = this.#planFor(r, fields, op.portal?.resultFormats);
+            const planned = this.#planFor(r, fields, op.portal?.resultFormats, op.portal?.statement.command.statements[0]);
             if (planned instanceof Promise) return planned.then((x) => (x === true ? this.#row(m, r) : x));
           }
         }
@@ -434,6 +434,7 @@ export class PgProxy {
           else {
             op.t0 = now;
             op.result = newResult();
+            op.stmt = (op.stmt ?? 0) + 1;
           }
           if (suppressed) return false;
         }
@@ -487,24 +488,80 @@ export class PgProxy {
     }
   }
 
-  /** Builds the masking plan of a result; may wait for a catalog lookup. */
-  #planFor(r: ResultState, fields: readonly FieldDescription[], resultFormats: readonly number[] | undefined): true | Promise<PumpResult> {
+  /**
+   * Builds the masking plan of a result; may wait for a catalog lookup. Columns traced to a table
+   * column get that column's rules. Column rules must also hold for values that reach the result
+   * another way — an expression (`lower(ssn)`, `ssn::text`, `row_to_json(u)`, a UNION) or a view —
+   * so such a column gets the strongest column rule among the columns it may come from: for an
+   * expression, the columns its statement references (all columns of its tables for `*` or a whole
+   * row); for a view column, the base columns the view reads, unless the view column carries the
+   * name of a base column no rule covers.
+   */
+  #planFor(r: ResultState, fields: readonly FieldDescription[], resultFormats: readonly number[] | undefined, stmt: SqlStatement | undefined): true | Promise<PumpResult> {
     const masker = this.#session.masker;
     if (!masker.active) return true;
-    const cols = this.#o.catalog.resolveCached(fields);
-    const finish = (refs: ColumnRef[]): true => {
-      r.plan = rowPlan(fields, masker.forColumns(refs), resultFormats);
+    const catalog = this.#o.catalog;
+    const byName = (): ResolvedColumn[] => fields.map((f) => ({ ref: { column: f.name }, origin: 'computed' as const }));
+    const finish = (cols: ResolvedColumn[], candidates: readonly ColumnRef[]): true => {
+      const maskers = masker.forColumns(cols.map((c) => c.ref));
+      let fromStatement: ValueMasker | null | undefined;
+      for (let i = 0; i < cols.length; i++) {
+        const c = cols[i]!;
+        if (c.origin === 'table' || maskers[i]?.kind === 'column') continue;
+        let m: ValueMasker | undefined;
+        if (c.origin === 'view') {
+          const base = c.base ?? [];
+          const sameName = base.filter((b) => b.column.toLowerCase() === c.ref.column.toLowerCase());
+          const uncovered = sameName.length > 0 && masker.forColumns(sameName).every((x) => x?.kind !== 'column');
+          if (!uncovered) m = strongestColumnRule(masker.forColumns(base));
+        } else {
+          if (fromStatement === undefined) fromStatement = strongestColumnRule(masker.forColumns(candidates)) ?? null;
+          m = fromStatement ?? undefined;
+        }
+        if (m) maskers[i] = m;
+      }
+      r.plan = rowPlan(fields, maskers, resultFormats);
       return true;
     };
-    if (cols !== undefined) return finish(cols);
-    return this.#o.catalog.load(fields).then(
-      () => finish(this.#o.catalog.resolveCached(fields) ?? fields.map((f) => ({ column: f.name }))),
-      (e: unknown) => {
-        this.#o.logger.warn({ session: this.#session.id, err: e }, 'catalog lookup failed; masking by column name only');
-        // Column rules then match by name only; detectors still see every value.
-        return finish(fields.map((f) => ({ column: f.name })));
-      },
-    );
+    const needsCandidates = (cols: ResolvedColumn[]): boolean => cols.some((c) => c.origin === 'computed');
+    const plan = async (): Promise<true> => {
+      let cols = catalog.resolveCached(fields);
+      if (cols === undefined) {
+        try {
+          await catalog.load(fields);
+          cols = catalog.resolveCached(fields) ?? byName();
+        } catch (e) {
+          this.#o.logger.warn({ session: this.#session.id, err: e }, 'catalog lookup failed; masking by column name only');
+          cols = byName();
+        }
+      }
+      return finish(cols, needsCandidates(cols) ? await this.#statementColumns(stmt) : []);
+    };
+    const cached = catalog.resolveCached(fields);
+    if (cached !== undefined && !needsCandidates(cached)) return finish(cached, []);
+    return plan();
+  }
+
+  /** The columns a statement may read values from: those it names, and every column of its tables for `*`. */
+  async #statementColumns(stmt: SqlStatement | undefined): Promise<ColumnRef[]> {
+    if (!stmt) return [];
+    const tables = stmt.tables.filter((t) => t.access === 'read').map((t) => t.name);
+    const cols = stmt.columns ?? [];
+    const out: ColumnRef[] = [];
+    if (cols.includes('*')) {
+      try {
+        out.push(...(await this.#o.catalog.columnsOf(tables)));
+      } catch (e) {
+        this.#o.logger.warn({ session: this.#session.id, err: e }, 'catalog lookup failed');
+      }
+    }
+    for (const t of tables) {
+      const dot = t.lastIndexOf('.');
+      const table = dot < 0 ? t : t.slice(dot + 1);
+      const schema = dot < 0 ? undefined : t.slice(0, dot);
+      for (const c of cols) if (c !== '*') out.push({ ...(schema ? { schema } : {}), table, column: c });
+    }
+    return out;
   }
 
   #row(m: Extract<BackendMessage, { name: 'DataRow' }>, r: ResultState): PumpResult {
@@ -619,6 +676,13 @@ function columnPatternTouches(pattern: string, tables: readonly { name: string }
 /** Applies `f` now to a value, or later to a promise: the hot path stays synchronous. */
 function then<T, R>(v: T | Promise<T>, f: (x: T) => R): R | Promise<R> {
   return v instanceof Promise ? v.then(f) : f(v);
+}
+
+/** The strongest column rule among `maskers`. */
+function strongestColumnRule(maskers: readonly (ValueMasker | undefined)[]): ValueMasker | undefined {
+  let best: ValueMasker | undefined;
+  for (const m of maskers) if (m?.kind === 'column' && (best === undefined || (m.rank ?? 0) > (best.rank ?? 0))) best = m;
+  return best;
 }
 
 function asDenial(d: CommandDecision): Extract<Decision, { effect: 'deny' }> {

@@ -102,8 +102,15 @@ export function maskDataRow(row: DataRow, plan: RowPlan, onMasked?: (n: number) 
   return serializeDataRow(out);
 }
 
-/** Decodes a row's values as text for a recording sample (binary values are shown as `<binary>`). */
+/** Values longer than this are not decoded for a recording sample (they are shown by their size). */
+const SAMPLE_MAX_BYTES = 4096;
+
+/**
+ * Decodes a row's values as text for a recording sample: whole, so the session's log masking sees
+ * every secret entire (it shortens them after masking). Binary values and values over 4 KiB are
+ * shown by their size, never cut.
+ */
 export function sampleRow(row: DataRow | Buffer, formats: readonly number[]): (string | null)[] {
   const values = decodeDataRow(Buffer.isBuffer(row) ? { raw: row } : row);
-  return values.map((v, i) => (v === null ? null : formats[i] === 1 ? '<binary>' : decoder.decode(v.length > 256 ? v.subarray(0, 256) : v)));
+  return values.map((v, i) => (v === null ? null : formats[i] === 1 ? `<binary ${v.length} bytes>` : v.length > SAMPLE_MAX_BYTES ? `<${v.length} bytes>` : decoder.decode(v)));
 }
