@@ -16,6 +16,7 @@ import pg from 'pg';
 import ssh2 from 'ssh2';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { sshdAvailable, startSshd, type TestSshd } from '../support/sshd.js';
+import { a11yProblems } from './a11y.js';
 import { CONSOLE_CLIENT_ID, CONSOLE_INDEX, ensureChromium, launchChromium, newPage, psql, screenshotDir, startConsoleGateway, until, type ConsoleGateway } from './support.js';
 
 const POLICY = `policies:
@@ -54,6 +55,7 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
   let browser: Browser;
   let shots: string;
   const problems: string[] = [];
+  const a11y: string[] = [];
   const contexts: BrowserContext[] = [];
   /** The approver's page, signed in once and never reloaded. */
   let approver: Page;
@@ -85,8 +87,10 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     return page;
   }
 
+  /** Saves a screenshot of the page and checks its labels, headings and contrast. */
   async function shot(page: Page, name: string, fullPage = false): Promise<void> {
     await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
+    for (const p of await a11yProblems(page)) a11y.push(`${name}: ${p}`);
   }
 
   /** Signs in through the development issuer's login form as the given preset (`approver-1`, …). */
@@ -130,6 +134,11 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     assert.equal(me.status, 200);
     assert.equal((me.json as { identity: { sub: string } }).identity.sub, 'approver-1');
     await approver.waitForSelector('.live-live');
+    // The first Tab reaches the skip link; following it puts the focus on the page.
+    await approver.keyboard.press('Tab');
+    assert.equal(await approver.evaluate('document.activeElement.textContent'), 'Skip to content');
+    await approver.keyboard.press('Enter');
+    assert.equal(await approver.evaluate('document.activeElement.id'), 'main');
     await approver.evaluate('window.__noReload = true');
   });
 
@@ -205,8 +214,12 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     assert.match(text, /waiting \d+ s/);
     assert.match(text, /group dba; 0 of 1 approval/);
     await shot(approver, 'reviews');
-    await card.getByLabel(/^Reason/).fill('ticket OPS-42, looks right');
-    await card.getByRole('button', { name: 'Approve' }).click();
+    // Keyboard only: the reason box, then Tab to Approve and Enter.
+    await card.getByLabel(/^Reason/).focus();
+    await approver.keyboard.type('ticket OPS-42, looks right');
+    await approver.keyboard.press('Tab');
+    assert.equal(await approver.evaluate('document.activeElement.textContent'), 'Approve');
+    await approver.keyboard.press('Enter');
     const r = await running;
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^three$/m);
@@ -461,5 +474,9 @@ describe('web console in chromium', { skip: chromiumMissing ?? false, concurrenc
     const again = await fetch(`${gw.base}${asset}`, { headers: { 'if-none-match': a.headers.get('etag') ?? '' } });
     assert.equal(again.status, 304);
     assert.deepEqual(problems, []);
+  });
+
+  test('every page has labelled controls, one h1 and AA contrast', () => {
+    assert.deepEqual(a11y, []);
   });
 });

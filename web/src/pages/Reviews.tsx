@@ -130,8 +130,11 @@ function ReviewCard({ review: r, now, onDone, highlight }: { review: Review; now
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const textarea = useRef<HTMLTextAreaElement>(null);
-  const canDecide = r.state === 'pending' && hasRole(me, 'approver');
   const own = r.subject === me.identity.sub;
+  const named = r.approvers.groups.length > 0 || r.approvers.subjects.length > 0;
+  const namesMe = !named || r.approvers.subjects.includes(me.identity.sub) || r.approvers.groups.some((g) => me.identity.groups.includes(g));
+  const pendingForApprover = r.state === 'pending' && hasRole(me, 'approver');
+  const canDecide = pendingForApprover && namesMe && !own;
 
   const decide = async (action: 'approve' | 'deny') => {
     if (action === 'deny' && reason.trim() === '') {
@@ -211,6 +214,9 @@ function ReviewCard({ review: r, now, onDone, highlight }: { review: Review; now
           </>
         )}
       </dl>
+      {pendingForApprover && !canDecide && (
+        <p className="notice">{own ? 'This is your own request: someone else has to decide it.' : 'The rule names other approvers; a decision from you would be refused.'}</p>
+      )}
       {canDecide && (
         <form className="decision" onSubmit={(e) => e.preventDefault()}>
           <label htmlFor={reasonId}>
@@ -225,7 +231,6 @@ function ReviewCard({ review: r, now, onDone, highlight }: { review: Review; now
             aria-invalid={error !== undefined && reason.trim() === '' ? true : undefined}
             aria-describedby={error ? errId : undefined}
           />
-          {own && <p className="hint">This is your own request: the gateway will refuse your approval.</p>}
           <div className="actions">
             <button type="button" className="approve" disabled={busy} onClick={() => void decide('approve')} aria-describedby={titleId}>
               Approve
