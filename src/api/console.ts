@@ -244,7 +244,8 @@ export async function registerConsole(app: FastifyInstance, o: ConsoleOptions): 
 
   const staticCsp = consoleCsp([]);
   app.get('/assets/*', async (req, reply) => {
-    const f = files.get(new URL(req.url, 'http://x').pathname);
+    // The raw path, not normalized: only the files that were built, by their exact names.
+    const f = files.get(req.url.split('?')[0] ?? '');
     if (!f) return reply.status(404).send({ error: { code: 'ERR_NOT_FOUND', message: 'no such file' } });
     return send(req, security(reply, staticCsp), f);
   });
