@@ -181,7 +181,10 @@ export class KubernetesEngine implements Engine {
     for (const c of this.#ctx.config.connections) {
       if (c.type !== 'kubernetes') continue;
       const conn = this.#ctx.connection(c.name);
-      if (conn) this.#upstreams.set(conn.name, kubeUpstream(conn));
+      if (!conn) continue;
+      const up = kubeUpstream(conn);
+      this.#upstreams.set(conn.name, up);
+      if (!up.authorization && !up.tls.cert) this.#log.warn({ connection: conn.name }, 'kubernetes connection without credentials (token or tls.cert/key): requests reach the API server anonymously');
     }
     const http = createHttpServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => {
       void this.#onRequest(req, res);

@@ -118,7 +118,7 @@ function template(t: string, id: Identity): string {
   return t.replace(/\{(sub|client_id|iss)\}/g, (_m, k: string) => (k === 'sub' ? id.subject : k === 'client_id' ? (id.clientId ?? id.subject) : id.issuer));
 }
 
-/** `Impersonate-User` / `Impersonate-Group` for an agent (RFC-less; the Kubernetes impersonation headers). */
+/** `Impersonate-User` / `Impersonate-Group` naming an agent (the Kubernetes impersonation headers). */
 export function impersonationFor(opt: ImpersonateOption, id: Identity): HeaderMap {
   const user = template(opt.user ?? '{sub}', id);
   const groups: string[] = [];
@@ -130,11 +130,6 @@ export function impersonationFor(opt: ImpersonateOption, id: Identity): HeaderMa
   const uniq = [...new Set(groups.filter((g) => g !== ''))];
   if (uniq.length > 0) out['impersonate-group'] = uniq;
   return out;
-}
-
-/** Header values are sent as they are: refuse CR/LF/NUL so no value can split a header. */
-export function safeHeaderValue(v: string): boolean {
-  return !/[\r\n\0]/.test(v);
 }
 
 /** Response headers from the API server that must not be copied to the agent as they are. */
