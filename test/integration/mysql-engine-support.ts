@@ -220,13 +220,14 @@ export class WireClient {
     return new WireClient(s);
   }
 
-  /** Connects and logs in with the token as a cleartext password; throws the server's ERR text. */
-  static async login(port: number, token: string, database = 'prod-mysql', caps = WIRE_CAPS): Promise<WireClient> {
+  /** Connects and logs in with the token as a cleartext password; throws `ERR <code>: <message>` on refusal. */
+  static async login(port: number, token: string, database = 'prod-mysql', caps = WIRE_CAPS, asked = false): Promise<WireClient> {
     const c = await WireClient.connect(port);
     const g = parseGreeting(await c.next());
     if (g.name !== 'HandshakeV10') throw new Error(`refused: ${g.message}`);
     c.greeting = g;
-    c.capabilities = (caps & g.capabilities) >>> 0;
+    // `asked`: send the capabilities as given, even those the server did not offer.
+    c.capabilities = asked ? caps : (caps & g.capabilities) >>> 0;
     c.send(client.handshakeResponse41({ capabilities: c.capabilities, user: 'agent', authResponse: Buffer.alloc(20, 1), database, authPlugin: 'mysql_native_password' }));
     for (;;) {
       const m = parseAuthPhasePacket(await c.next(), c.capabilities);
