@@ -139,15 +139,18 @@ export function classifyMysql(text: string, options: ClassifyOptions = {}): read
  * placeholders (and gaps between tokens marked, comments counting as gaps). A shape's classification
  * is reused with each statement's own text. Texts with a backslash (their lexing depends on
  * sql_mode) or a NUL, and PREPARE / EXECUTE IMMEDIATE (their literal is a statement), have no shape;
- * a classification is kept for its shape only when no table or function name equals a literal (the
- * grammar reads `FROM 'x'` as a table, so such a literal would not be a mere value).
+ * a classification is kept for its shape only when no table or function name contains one of its
+ * strings or is one of its numbers (the grammar reads `FROM 'x'` as a table, so such a literal would
+ * not be a mere value).
  */
 interface Shape {
   key: string;
   /** Each statement's own text, in order (statements without tokens left out, as the classifier does). */
   texts: string[];
-  /** The literal values replaced by placeholders, lower-cased. */
-  literals: string[];
+  /** The single-quoted strings replaced by placeholders, as the grammar sees them, lower-cased. */
+  strings: string[];
+  /** The numbers replaced by placeholders. */
+  numbers: string[];
 }
 
 const shapes = new Map<string, readonly SqlStatement[]>();
@@ -166,7 +169,8 @@ function shapeOf(text: string): Shape | undefined {
   if ('error' in lexed) return undefined;
   let key = '';
   const texts: string[] = [];
-  const literals: string[] = [];
+  const strings: string[] = [];
+  const numbers: string[] = [];
   for (const st of lexed.statements) {
     if (st.tokens.length === 0) continue;
     texts.push(text.slice(st.start, st.end).trim());
@@ -175,23 +179,28 @@ function shapeOf(text: string): Shape | undefined {
       if (t.kind === 'word' && (t.value === 'PREPARE' || t.value === 'IMMEDIATE')) return undefined;
       key += t.start === prevEnd ? '\u0001' : '\u0002';
       prevEnd = t.end;
-      if ((t.kind === 'string' && t.quote === "'") || (t.kind === 'word' && isDigits(t.value))) {
-        key += t.kind === 'string' ? "'" : '#';
-        literals.push(t.value.toLowerCase());
+      if (t.kind === 'string' && t.quote === "'") {
+        key += "'";
+        // As the grammar sees it (canonicalString), for the check in shapeFits.
+        strings.push((t.value.length > LONG_LITERAL ? t.value.slice(0, 64) : t.value).replace(/[\\'"`\x00-\x1f\x7f]/g, '_').toLowerCase());
+      } else if (t.kind === 'word' && isDigits(t.value)) {
+        key += '#';
+        numbers.push(t.value);
       } else key += `${t.kind[0]!}${t.value}`;
     }
     key += ';';
   }
-  return literals.length === 0 ? undefined : { key, texts, literals };
+  return strings.length + numbers.length === 0 ? undefined : { key, texts, strings, numbers };
 }
 
 function shapeFits(result: readonly SqlStatement[], shape: Shape): boolean {
   if (result.length !== shape.texts.length) return false;
-  const lits = new Set(shape.literals);
+  const numbers = new Set(shape.numbers);
+  const strings = shape.strings.filter((v) => v !== '');
+  const fromLiteral = (name: string): boolean => strings.some((v) => name.includes(v)) || name.split('.').some((part) => numbers.has(part));
   for (const [k, st] of result.entries()) {
     if (st.text !== shape.texts[k]) return false;
-    for (const t of st.tables) if (t.name.split('.').some((part) => lits.has(part))) return false;
-    for (const f of st.functions) if (f.split('.').some((part) => lits.has(part))) return false;
+    if (st.tables.some((t) => fromLiteral(t.name)) || st.functions.some(fromLiteral)) return false;
   }
   return true;
 }

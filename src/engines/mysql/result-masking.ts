@@ -98,17 +98,22 @@ export function maskBinaryRow(payload: Buffer, plan: RowPlan, onMasked?: (n: num
   return encodeBinaryRow(plan.columns, out);
 }
 
-const SAMPLE_VALUE = 256;
+/** Values longer than this are not decoded for a recording sample (they are shown by their size). */
+const SAMPLE_MAX_BYTES = 4096;
 
-/** A text row's values for a recording sample (cut at 256 bytes). */
+function sampleValue(v: Buffer): string {
+  return v.length > SAMPLE_MAX_BYTES ? `<${v.length} bytes>` : decoder.decode(v);
+}
+
+/**
+ * A text row's values for a recording sample: whole, so that the session's log masking sees every
+ * secret entire (the recording shortens values after masking); values over 4 KiB by their size.
+ */
 export function sampleTextRow(payload: Buffer, columnCount: number): (string | null)[] {
-  return decodeTextRowBuffers(payload, columnCount).map((v) => (v === null ? null : decoder.decode(v.length > SAMPLE_VALUE ? v.subarray(0, SAMPLE_VALUE) : v)));
+  return decodeTextRowBuffers(payload, columnCount).map((v) => (v === null ? null : sampleValue(v)));
 }
 
 /** A binary row's values for a recording sample, rendered as the text protocol would send them. */
 export function sampleBinaryRow(payload: Buffer, columns: readonly ColumnDefinition[]): (string | null)[] {
-  return decodeBinaryRow(payload, columns).map((v, i) => {
-    if (Buffer.isBuffer(v)) return decoder.decode(v.length > SAMPLE_VALUE ? v.subarray(0, SAMPLE_VALUE) : v);
-    return formatBinaryValue(v, columns[i]!);
-  });
+  return decodeBinaryRow(payload, columns).map((v, i) => (Buffer.isBuffer(v) ? sampleValue(v) : formatBinaryValue(v, columns[i]!)));
 }
