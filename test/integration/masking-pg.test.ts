@@ -14,10 +14,9 @@
  * - After the sessions, neither the SQLite store (database and WAL) nor the log file (configured
  *   through `log: { level: debug, file }`) contains any raw value.
  *
- * Two tests guard against leaks this test found in the engine (fixed in 605027a): result samples
- * cut at 256 bytes before they were masked, and column rules bypassed by casts, functions, views,
- * set operations and row values. A `todo` test documents one still open: built-in functions that run
- * SQL given as text (query_to_xml, table_to_xml).
+ * Three tests guard against leaks this test found in the engine: result samples cut at 256 bytes
+ * before they were masked, column rules bypassed by casts, functions, views, set operations and row
+ * values, and built-in functions that run SQL given as text (query_to_xml, table_to_xml).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -434,13 +433,7 @@ describe('what is recorded, audited and logged', () => {
   });
 
   it(
-    'column rules hold against built-in functions that run SQL given as text',
-    {
-      todo:
-        'engine bug: query_to_xml(\'select badge from staff\', …), table_to_xml(\'staff\', …) (and cursor_/schema_/database_to_xml) ' +
-        'run SQL the classifier cannot see, so no referenced column is known and the value comes back raw inside the XML. ' +
-        'Fix: fail closed as for COPY … TO: refuse a statement calling one of these functions when the session has column rules.',
-    },
+    'column rules hold against built-in functions that run SQL given as text (refused while column masks apply)',
     async () => {
       const c = await pgClient(gw, await token());
       const leaks: string[] = [];

@@ -652,10 +652,22 @@ export class PgProxy {
  * COPY … TO output cannot be attributed to columns, so column rules cannot be applied to it: a
  * COPY out of a table a column rule may cover is refused (fail closed); detectors still apply.
  */
+/**
+ * Functions that run SQL given as text, or read a table named by a string, and return the values
+ * inside one computed value (XML): no result column can be traced, so column rules cannot hold.
+ */
+const SQL_TEXT_FUNCTIONS = new Set(
+  ['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema'].flatMap((f) => [f, `pg_catalog.${f}`]),
+);
+
 function unmaskableCopy(command: SqlCommand, d: Extract<CommandDecision, { effect: 'allow' }>): GatehouseError | undefined {
   const patterns = d.masks.flatMap((m) => m.columns);
   if (patterns.length === 0) return undefined;
   for (const st of command.statements) {
+    const opaque = st.functions.find((f) => SQL_TEXT_FUNCTIONS.has(f));
+    if (opaque !== undefined) {
+      return new GatehouseError('ERR_MASKING_FAILED', `${opaque}() returns values column masks cannot follow; it is refused while column masks apply (use SELECT)`);
+    }
     if (st.type !== 'copy' || st.subtype !== 'copy_to') continue;
     if (st.tables.length === 0 || patterns.some((p) => columnPatternTouches(p, st.tables))) {
       return new GatehouseError('ERR_MASKING_FAILED', 'COPY … TO cannot be masked column by column; the output was withheld (use SELECT)');
