@@ -217,8 +217,12 @@ describe('SFTP auditor', () => {
 });
 
 describe('terminal recorder', () => {
-  test('cuts only at whitespace and never inside a PEM block', () => {
-    assert.equal(safeCut('hello wor'), 6);
+  test('cuts at line ends, or whitespace well before the end, and never inside a PEM block', () => {
+    assert.equal(safeCut('hello\nwor'), 6);
+    assert.equal(safeCut('hello wor'), 0, 'a short line is held whole');
+    assert.equal(safeCut(`${'x'.repeat(200)} ${'z'.repeat(150)}`), 201, 'a long line is cut at whitespace well before its end');
+    assert.equal(safeCut('card 4111 1111 1111 1111'), 0, 'a card in groups is not split');
+    assert.equal(safeCut(`${'y'.repeat(300)} password: hunter2hunter2`), 0, 'a name and its value near the end are held together');
     assert.equal(safeCut('AKIAIOSFOD'), 0);
     assert.equal(safeCut('ok\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n'), 3);
     assert.equal(safeCut('-----BEGIN X-----\nAA\n-----END X-----\nnext '), 42);

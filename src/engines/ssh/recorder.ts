@@ -4,7 +4,7 @@
  * handed on as text events, which the session masks with the log detectors before they are stored.
  *
  * Masking works on each event's text, so a secret must not be cut in two: a flush ends at the last
- * whitespace (secrets such as API keys and JWTs hold none), and an unterminated `-----BEGIN …`
+ * line end (or, in a long line, at whitespace well before the end), and an unterminated `-----BEGIN …`
  * block is held until its `-----END` arrives. A held tail is released after {@link HOLD_MS} or
  * {@link HOLD_BYTES}. Beyond `limit` bytes nothing more is recorded; the count of bytes left out is
  * reported once at the end.
@@ -56,13 +56,23 @@ export function isBinaryChunk(c: Buffer): boolean {
   return !isUtf8(c.subarray(start, end));
 }
 
-/** Index just past the last safe cut point in `s`, or 0 when there is none. */
+/** Without a line end, a cut stays this many characters clear of the end of the buffer. */
+const TAIL_KEEP = 128;
+
+/**
+ * Index just past the last safe cut point in `s`, or 0 when there is none: the last line end, else
+ * the last whitespace at least {@link TAIL_KEEP} characters before the end — a card written in
+ * groups (`4111 1111 1111 1111`) or a `password: value` pair holds whitespace and must not be split
+ * at it.
+ */
 export function safeCut(s: string): number {
-  let cut = 0;
-  for (let i = s.length - 1; i >= 0; i--) {
-    if (WS.test(s[i] as string)) {
-      cut = i + 1;
-      break;
+  let cut = Math.max(s.lastIndexOf('\n'), s.lastIndexOf('\r')) + 1;
+  if (cut === 0) {
+    for (let i = s.length - 1 - TAIL_KEEP; i >= 0; i--) {
+      if (WS.test(s[i] as string)) {
+        cut = i + 1;
+        break;
+      }
     }
   }
   const begin = s.lastIndexOf('-----BEGIN');
