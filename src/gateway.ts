@@ -16,7 +16,7 @@ import { GatehouseError } from './core/errors.js';
 import { DevIssuer, RevocationSet, TokenVerifier, type IssuerConfig } from './core/identity/index.js';
 import type { Identity } from './core/identity/types.js';
 import { createLogger, type Logger } from './core/log.js';
-import { createMasker, type CustomDetector, type CustomValidatorName, type Masker } from './core/masking/index.js';
+import { createMasker, type CustomDetector, type Masker } from './core/masking/index.js';
 import { Metrics } from './core/metrics.js';
 import { loadPolicies, PolicyEngine } from './core/policy/index.js';
 import type { MaskPlan } from './core/policy/types.js';
@@ -89,7 +89,7 @@ export function customDetectors(config: GatehouseConfig): CustomDetector[] {
     name: d.name,
     pattern: d.pattern.startsWith('(?i)') ? d.pattern.slice(4) : d.pattern,
     ...(d.pattern.startsWith('(?i)') ? { flags: 'i' } : {}),
-    ...(d.validator === undefined ? {} : { validator: d.validator as CustomValidatorName }),
+    ...(d.validator === undefined ? {} : { validator: d.validator }),
     examples: d.examples,
   }));
 }

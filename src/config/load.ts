@@ -279,7 +279,6 @@ function toConfig(
         pattern: d.pattern,
         ...opt('validator', d.validator),
         examples: d.examples,
-        ...opt('strategy', d.strategy),
       })),
     },
     sessions: { idleTimeoutMs: raw.sessions.idle_timeout, maxDurationMs: raw.sessions.max_duration },

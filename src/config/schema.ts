@@ -30,7 +30,6 @@ import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 import { compilePattern } from '../core/policy/schema.js';
 import type { PolicyDefinition } from '../core/policy/schema.js';
-import type { MaskStrategy } from '../core/policy/types.js';
 
 export type ListenerName = 'postgres' | 'mysql' | 'ssh' | 'http' | 'kubernetes';
 
@@ -140,11 +139,10 @@ export interface DetectorConfig {
   name: string;
   /** Regular expression (`(?i)` prefix = case-insensitive). */
   pattern: string;
-  /** Name of a built-in validator run on each match (e.g. `luhn`). */
-  validator?: string;
+  /** A built-in validator run on each match. */
+  validator?: 'luhn' | 'iban' | 'us_ssn' | 'entropy' | 'jwt';
   /** Values the pattern must match (checked at load). */
   examples: string[];
-  strategy?: MaskStrategy;
 }
 
 export interface MaskingConfig {
@@ -405,14 +403,14 @@ export type RawConnection = z.output<typeof connectionSchema>;
 
 const roleSchema = z.strictObject({ groups: list(nonEmpty).default([]), subjects: list(nonEmpty).default([]) }).default({ groups: [], subjects: [] });
 
-const DETECTOR_NAME = /^[A-Za-z0-9_-]+$/;
+const DETECTOR_NAME = /^[a-z][a-z0-9_]*$/;
+const VALIDATORS = ['luhn', 'iban', 'us_ssn', 'entropy', 'jwt'] as const;
 const detectorSchema = z
   .strictObject({
-    name: z.string().regex(DETECTOR_NAME, { message: 'expected a name of letters, digits, _ and -' }),
+    name: z.string().regex(DETECTOR_NAME, { message: 'expected a name of lower-case letters, digits and _, starting with a letter' }),
     pattern: nonEmpty,
-    validator: z.string().regex(DETECTOR_NAME, { message: 'expected a validator name' }).optional(),
+    validator: z.enum(VALIDATORS).optional(),
     examples: list(z.string(), 1),
-    strategy: z.enum(['redact', 'partial', 'hash', 'null']).optional(),
   })
   .superRefine(
     (d, ctx) => {

@@ -74,7 +74,7 @@ masking:
   hash_key: "\${MASK_KEY}"
   max_value_bytes: 1048576
   detectors:
-    - { name: acme_token, pattern: "acme_[A-Za-z0-9]{16}", examples: [acme_0123456789abcdef], strategy: hash }
+    - { name: acme_token, pattern: "acme_[A-Za-z0-9]{16}", examples: [acme_0123456789abcdef] }
     - { name: iban, pattern: "(?i)\\\\b[A-Z]{2}\\\\d{2}[A-Z0-9]{11,30}\\\\b", validator: iban, examples: [DE89370400440532013000] }
 sessions: { idle_timeout: 30m, max_duration: 12h }
 log: { level: info, file: logs/gatehouse.log }
@@ -114,7 +114,7 @@ describe('parseConfig: a valid configuration', () => {
     assert.deepEqual(c.audit, { signingKey: '/srv/gatehouse/keys/audit.pem', checkpointEvery: 1000 });
     assert.equal(c.masking.hashKey, 'mask-key-0123456789');
     assert.equal(c.masking.maxValueBytes, 1_048_576);
-    assert.deepEqual(c.masking.detectors.map((d) => [d.name, d.validator, d.strategy]), [['acme_token', undefined, 'hash'], ['iban', 'iban', undefined]]);
+    assert.deepEqual(c.masking.detectors.map((d) => [d.name, d.validator]), [['acme_token', undefined], ['iban', 'iban']]);
     assert.deepEqual(c.sessions, { idleTimeoutMs: 1_800_000, maxDurationMs: 43_200_000 });
     assert.deepEqual(c.log, { level: 'info', file: '/srv/gatehouse/logs/gatehouse.log' });
     assert.deepEqual(c.recording, { enabled: true });
