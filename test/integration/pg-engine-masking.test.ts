@@ -76,7 +76,8 @@ test('psql and pg (text format): column rules redact, detectors mask cards and A
       assert.deepEqual((await q).rows, [{ id: 1, name: 'Ada', ssn: '[redacted]', notes: 'paid with [card] yesterday', profile: { plan: 'pro', github: '[github_token]' }, meta: { k: '[github_token]' } }]);
     }
     // Aliases and expressions: the catalog still traces a column to customers.ssn; detectors see computed text.
-    assert.deepEqual((await c.query("SELECT ssn AS s, 'x' || notes AS n FROM customers WHERE id = 1")).rows, [{ s: '[redacted]', n: 'xpaid with [card] yesterday' }]);
+    assert.deepEqual((await c.query("SELECT ssn AS s, 'x' || notes AS n FROM customers WHERE id = 1")).rows, [{ s: '[redacted]', n: '[redacted]' }], 'a computed column in a statement that reads a masked column is masked too (fail closed)');
+    assert.deepEqual((await c.query("SELECT 'x' || notes AS n FROM customers WHERE id = 1")).rows, [{ n: 'xpaid with [card] yesterday' }]);
     // Named prepared statement reused: masked every time.
     for (let i = 0; i < 3; i++) {
       assert.deepEqual((await c.query({ name: 'notes_of', text: 'SELECT notes FROM customers WHERE id = $1', values: [1] })).rows, [{ notes: 'paid with [card] yesterday' }]);
