@@ -38,6 +38,8 @@ INSERT INTO users VALUES (1, 'ada@example.com', '123-45-6789', '4111 1111 1111 1
 CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50));
 INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three');
 CREATE TABLE blobs (id INT PRIMARY KEY, body LONGTEXT);
+CREATE VIEW users_v AS SELECT id, email, ssn FROM users;
+CREATE VIEW users_vv AS SELECT id, CONCAT('x', ssn) AS shown FROM users_v;
 `;
 
 describe('MySQL engine: statements, masking, commands', () => {
@@ -139,6 +141,28 @@ describe('MySQL engine: statements, masking, commands', () => {
     // The session goes on.
     const [ok] = await c.execute('SELECT name FROM items WHERE id = ?', [2]);
     assert.deepStrictEqual(ok, [{ name: 'two' }]);
+    await c.end();
+  });
+
+  test('column rules follow values through expressions, views, derived tables, CTEs, UNIONs and subqueries', async () => {
+    const c = await mysql2Connect(g.port, await g.token());
+    const one = async (sql: string): Promise<unknown[]> => ((await c.query(sql)) as unknown as [Record<string, unknown>[]])[0].map((r) => Object.values(r)[0]);
+    assert.deepStrictEqual(await one('SELECT CONCAT(ssn) FROM users ORDER BY id'), ['[redacted]', '[redacted]']);
+    assert.deepStrictEqual(await one('SELECT LOWER(u.ssn) AS x FROM users u WHERE id = 1'), ['[redacted]']);
+    assert.deepStrictEqual(await one('SELECT x FROM (SELECT ssn AS x FROM users) t ORDER BY x'), ['[redacted]', '[redacted]']);
+    assert.deepStrictEqual(await one('WITH w AS (SELECT ssn FROM users) SELECT * FROM w'), ['[redacted]', '[redacted]']);
+    assert.deepStrictEqual(await one('SELECT email FROM users WHERE id = 1 UNION ALL SELECT ssn FROM users WHERE id = 1'), ['[redacted]', '[redacted]']);
+    assert.deepStrictEqual(await one('SELECT (SELECT ssn FROM users WHERE id = 1) AS sub'), ['[redacted]']);
+    assert.deepStrictEqual(await one('SELECT ssn FROM users_v WHERE id = 1'), ['[redacted]']);
+    assert.deepStrictEqual(await one('SELECT shown FROM users_vv WHERE id = 1'), ['[redacted]'], 'through a view of a view');
+    // View columns whose base column no rule covers stay readable; so do computed columns of unmasked columns.
+    const [view] = await c.query('SELECT id, email FROM users_v WHERE id = 1');
+    assert.deepStrictEqual(view, [{ id: 1, email: 'ada@example.com' }]);
+    assert.deepStrictEqual(await one('SELECT UPPER(email) FROM users WHERE id = 1'), ['ADA@EXAMPLE.COM']);
+    assert.deepStrictEqual(await one('SELECT COUNT(*) FROM users'), [2]);
+    // Binary protocol: a computed string column is rewritten like any other.
+    const [bin] = (await c.execute('SELECT CONCAT(ssn, ?) AS s FROM users WHERE id = 1', ['!'])) as unknown as [Record<string, unknown>[]];
+    assert.deepStrictEqual(bin, [{ s: '[redacted]' }]);
     await c.end();
   });
 

@@ -200,7 +200,7 @@ function shapeFits(result: readonly SqlStatement[], shape: Shape): boolean {
   const fromLiteral = (name: string): boolean => strings.some((v) => name.includes(v)) || name.split('.').some((part) => numbers.has(part));
   for (const [k, st] of result.entries()) {
     if (st.text !== shape.texts[k]) return false;
-    if (st.tables.some((t) => fromLiteral(t.name)) || st.functions.some(fromLiteral)) return false;
+    if (st.tables.some((t) => fromLiteral(t.name)) || st.functions.some(fromLiteral) || (st.columns ?? []).some(fromLiteral)) return false;
   }
   return true;
 }
@@ -210,6 +210,7 @@ function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
     for (const t of s.tables) Object.freeze(t);
     Object.freeze(s.tables);
     Object.freeze(s.functions);
+    if (s.columns) Object.freeze(s.columns);
     Object.freeze(s);
   }
   return Object.freeze(stmts);
@@ -611,6 +612,8 @@ interface Result {
   subtype?: string;
   tables?: SqlTableRef[];
   functions?: string[];
+  /** Column names the statement references, lower-cased; `*` for a star. */
+  columns?: string[];
   program?: boolean;
 }
 
@@ -619,6 +622,7 @@ function finish(r: Result, text: string, toks: readonly Tok[]): SqlStatement {
   for (const f of tokenFunctions(toks)) if (!functions.includes(f)) functions.push(f);
   const out: SqlStatement = { type: r.type, text, tables: dedupeTables(r.tables ?? []), functions };
   if (r.subtype !== undefined) out.subtype = r.subtype;
+  if (r.columns !== undefined && r.columns.length > 0) out.columns = r.columns;
   if (r.program || intoFile(toks)) out.program = true;
   return out;
 }
@@ -688,7 +692,7 @@ function classifyTokens(st: LexedStatement, text: string): SqlStatement {
       c.i = 1;
       const nm = c.qualified();
       if (nm === undefined) return unknown(text, 'invalid TABLE statement');
-      return tail(c, text, toks, { type: 'select', subtype: 'table', tables: [{ name: nm, access: 'read' }] }, true);
+      return tail(c, text, toks, { type: 'select', subtype: 'table', tables: [{ name: nm, access: 'read' }], columns: ['*'] }, true);
     }
     case 'DO':
       return viaGrammar({ ...st, norm: st.norm.replace(/^\s*do/i, (m) => m.replace(/do$/i, 'SELECT')) }, text, toks, 'do');
@@ -1199,7 +1203,7 @@ function handler(c: Cursor, text: string, toks: readonly Tok[]): SqlStatement {
   if (c.words('CLOSE')) return tail(c, text, toks, { type: 'utility', subtype: 'handler_close' });
   if (c.words('READ')) {
     if (hasWord(toks, 'SELECT')) return unknown(text, 'HANDLER READ with a subquery');
-    return finish({ type: 'select', subtype: 'handler_read', tables: [{ name: nm, access: 'read' }] }, text, toks);
+    return finish({ type: 'select', subtype: 'handler_read', tables: [{ name: nm, access: 'read' }], columns: ['*'] }, text, toks);
   }
   return unknown(text, 'invalid HANDLER');
 }
@@ -1320,6 +1324,8 @@ type Access = 'read' | 'write';
 interface Parsed {
   ast: Obj;
   tableList: string[];
+  /** The grammar's `op::table::column` entries (`(.*)` for a star). */
+  columnList: string[];
 }
 
 function parse(norm: string): Parsed | { error: string } {
@@ -1330,7 +1336,7 @@ function parse(norm: string): Parsed | { error: string } {
       const r = parsers[d].parse(norm, { database: d });
       const ast = Array.isArray(r.ast) ? r.ast : [r.ast];
       if (ast.length !== 1 || ast[0] === null || typeof ast[0] !== 'object') return { error: 'the grammar found several statements' };
-      return { ast: ast[0] as unknown as Obj, tableList: r.tableList };
+      return { ast: ast[0] as unknown as Obj, tableList: r.tableList, columnList: r.columnList ?? [] };
     } catch (e) {
       if (e instanceof RangeError) return { error: 'statement too deeply nested to classify' };
       if (!firstError) firstError = `parse error: ${e instanceof Error ? e.message.slice(0, 200) : String(e)}`;
@@ -1355,7 +1361,18 @@ function viaGrammar(st: LexedStatement, text: string, toks: readonly Tok[], as?:
     kind = { type: 'do' };
   } else kind = astKind(ast);
   if (kind.type === 'unknown') return unknown(text, `unsupported statement type ${String(ast.type)}`);
-  return withCrossCheck(w, parsed.tableList, { ...kind, tables: w.tables, functions: w.functions, program: kind.program || w.program }, text, toks);
+  return withCrossCheck(w, parsed.tableList, { ...kind, tables: w.tables, functions: w.functions, columns: referencedColumns(parsed.columnList), program: kind.program || w.program }, text, toks);
+}
+
+/** Column names from the grammar's column list, lower-cased, `*` for a star. */
+function referencedColumns(columnList: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const entry of columnList) {
+    const col = entry.slice(entry.lastIndexOf('::') + 2);
+    if (col === '' || col === 'null') continue;
+    out.add(col === '(.*)' ? '*' : col.replaceAll('``', '`').toLowerCase());
+  }
+  return [...out];
 }
 
 /** Adds tables the grammar's own table list has and the walk missed (not CTE names): a backstop. */

@@ -20,6 +20,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { isLoopbackHost } from '../../config/schema.js';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
+import type { SqlCommand } from '../../core/command.js';
 import type { SessionContext, Connection } from '../../core/sessions/types.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import {
@@ -33,6 +34,8 @@ import {
   type ClientMessage,
   type HandshakeResponse41,
 } from './protocol.js';
+import { MysqlCatalog } from './catalog.js';
+import { classifyMysql } from './classify.js';
 import { MysqlProxy } from './proxy.js';
 import { connectUpstream, killQuery, mysqlTarget, type MysqlTarget, type MysqlUpstream } from './upstream.js';
 import { errorPacket } from './wire-error.js';
@@ -191,6 +194,7 @@ export class MysqlEngine implements Engine {
   readonly protocol = 'mysql' as const;
   readonly #ctx: EngineContext;
   readonly #targets = new Map<string, MysqlTarget>();
+  readonly #catalogs = new Map<string, MysqlCatalog>();
   readonly #known = new Map<string, Known>();
   readonly #live = new Map<number, MysqlProxy>();
   readonly #sockets = new Set<Socket>();
@@ -222,6 +226,7 @@ export class MysqlEngine implements Engine {
           for (const p of this.#live.values()) p.shutdown('gateway shutting down');
           for (const s of this.#sockets) s.destroy();
         });
+        await Promise.all([...this.#catalogs.values()].map((c) => c.close()));
       },
     };
   }
@@ -273,6 +278,13 @@ export class MysqlEngine implements Engine {
     return { version: version ?? DEFAULT_VERSION, capabilities: capabilities >>> 0 };
   }
 
+  /** The catalog of a connection's target (a side pool, created when first used). */
+  #catalog(conn: Connection, target: MysqlTarget): MysqlCatalog {
+    let c = this.#catalogs.get(conn.name);
+    if (!c) this.#catalogs.set(conn.name, (c = new MysqlCatalog(target)));
+    return c;
+  }
+
   #target(conn: Connection): MysqlTarget {
     let t = this.#targets.get(conn.name);
     if (!t) this.#targets.set(conn.name, (t = mysqlTarget(conn)));
@@ -302,6 +314,17 @@ export class MysqlEngine implements Engine {
       }
     }
     setTimeout(() => socket.destroy(), 2000).unref();
+  }
+
+  /** The schema a login selects besides its connection is decided as `USE <schema>` (never held for review). */
+  async #checkSchema(session: SessionContext, schema: string): Promise<void> {
+    const text = `USE \`${schema.replaceAll('`', '``')}\``;
+    const command: SqlCommand = { kind: 'sql', dialect: 'mysql', text, statements: [...classifyMysql(text)] };
+    let d = await session.authorize(command);
+    if (d.effect === 'review') d = { effect: 'deny', rule: d.rule, reason: 'selecting this database needs a review: connect without it and run USE', code: 'ERR_REVIEW_REQUIRED' };
+    this.#ctx.metrics.commandsTotal.inc({ protocol: 'mysql', effect: d.effect });
+    session.record({ type: 'statement', command, decision: d });
+    if (d.effect !== 'allow') throw new GatehouseError('ERR_ACCESS_DENIED', `database ${schema}: ${d.reason}`);
   }
 
   async #startup(raw: Socket): Promise<void> {
@@ -349,10 +372,19 @@ export class MysqlEngine implements Engine {
       if (!SAFE_COLLATIONS.has(hello.characterSet)) {
         throw new GatehouseError('ERR_PROTOCOL', `character set ${hello.characterSet} is not supported through the gateway: use utf8mb4 (gbk, big5, sjis, cp932 and gb18030 can hide a backslash inside a character)`);
       }
-      const name = hello.database || hello.user;
-      const conn = ctx.connection(name);
+      // The database names the connection; tools that send a real schema there (mysqlslap, JDBC
+      // URLs) may name the connection as the user instead: the schema is then selected, as USE.
+      let conn = hello.database ? ctx.connection(hello.database) : undefined;
+      let schema: string | undefined;
+      if (conn?.type !== 'mysql') {
+        const byUser = ctx.connection(hello.user);
+        if (byUser?.type === 'mysql') {
+          conn = byUser;
+          schema = hello.database || undefined;
+        }
+      }
       if (conn === undefined || conn.type !== 'mysql') {
-        throw new GatehouseError('ERR_UNKNOWN_CONNECTION', `connection "${name}" does not exist (the database name is the Gatehouse connection name)`);
+        throw new GatehouseError('ERR_UNKNOWN_CONNECTION', `connection "${hello.database || hello.user}" does not exist (the database name, or else the user name, is the Gatehouse connection name)`);
       }
       if (!encrypted && !loopback(remote) && conn.options.allowPlaintext !== true) {
         throw new GatehouseError('ERR_TLS_REQUIRED', 'this gateway takes tokens only over TLS: connect with --ssl (or ssl-mode=REQUIRED)');
@@ -371,7 +403,11 @@ export class MysqlEngine implements Engine {
       if (token === '') throw new GatehouseError('ERR_UNAUTHENTICATED', 'an OIDC access token is required as the password (mysql: --enable-cleartext-plugin --password=$TOKEN)');
       const identity = await ctx.verifyToken(token);
       session = await ctx.sessions.open({ protocol: 'mysql', identity, connection: conn, ...(remote ? { remoteAddr: remote } : {}) });
-      const target = this.#target(conn);
+      let target = this.#target(conn);
+      if (schema !== undefined) {
+        await this.#checkSchema(session, schema);
+        target = { ...target, database: schema };
+      }
       const attributes: Record<string, string> = {};
       for (const [k, v] of Object.entries(hello.attributes)) if (ATTRIBUTE_PASSED.test(k)) attributes[k] = v.slice(0, 256);
       attributes.gatehouse_session = session.id;
@@ -406,6 +442,7 @@ export class MysqlEngine implements Engine {
         database: target.database,
         pendingClient: reader.drain(),
         pendingServer: up.rest,
+        ...(s.masker.active ? { catalog: this.#catalog(conn, this.#target(conn)) } : {}),
         killQuery: () => {
           killQuery(target, up.greeting.connectionId).catch((e: unknown) => ctx.logger.warn({ session: s.id, err: toGatehouseError(e, 'ERR_UPSTREAM').toJSON() }, 'could not stop the statement on the target'));
         },

@@ -58,7 +58,8 @@ import {
   type PacketParser,
   type ResponseKind,
 } from './protocol.js';
-import { maskBinaryRow, maskTextRow, rowPlan, sampleBinaryRow, sampleTextRow, type RowPlan } from './result-masking.js';
+import type { MysqlCatalog } from './catalog.js';
+import { maskBinaryRow, maskTextRow, rowPlan, sampleBinaryRow, sampleTextRow, type PlanContext, type RowPlan } from './result-masking.js';
 import { ER_NOT_SUPPORTED, ER_UNKNOWN_STMT, denialPacket, errorPacket } from './wire-error.js';
 
 /** Rows of each result kept (masked) in the recording. */
@@ -70,6 +71,9 @@ const LAST_PREPARED = 0xffffffff;
 const OWN_STATUS = ServerStatus.IN_TRANS | ServerStatus.AUTOCOMMIT | ServerStatus.NO_BACKSLASH_ESCAPES | ServerStatus.IN_TRANS_READONLY;
 /** Character sets whose multi-byte characters can end in 0x5C (`\`): the classifier's view would differ from the server's. */
 const UNSAFE_CHARSET = /(?:^|[^a-z0-9])(?:gbk|big5|sjis|cp932|gb18030)/i;
+
+/** Qualified statements by the classifier's (cached, frozen) result and the database they were qualified with. */
+const qualified = new WeakMap<readonly SqlStatement[], { db: string | undefined; out: SqlStatement[] }>();
 
 /** A prepared statement as the gateway saw it prepared. */
 interface Statement {
@@ -94,6 +98,8 @@ interface Op {
   results: number;
   /** Masking plan of the current result set: undefined = not yet built. */
   plan?: RowPlan | null;
+  /** What the command reads, for the masking plans of its results. */
+  context?: PlanContext;
   rows: number;
   sample: (string | null)[][];
   /** The agent already got its answer (a refusal): the rest of the server's answer is dropped. */
@@ -130,6 +136,8 @@ export interface MysqlProxyOptions {
   /** Messages and packets already read from either side at the switch to the proxy. */
   pendingClient: ClientMessage[];
   pendingServer: Packet[];
+  /** The target's catalog, for masking through views and expressions. */
+  catalog?: MysqlCatalog;
   /** Stops the statement the target is running for this session (`KILL QUERY` on another connection). */
   killQuery: () => void;
   /** `KILL [QUERY] <id>` of another gateway connection of the same subject; true when handled. */
@@ -415,16 +423,21 @@ export class MysqlProxy {
       case 'ComStmtPrepare':
         return this.#prepare(m.query, m);
       case 'ComStmtExecute':
-        this.#execute(m);
-        return undefined;
+        return this.#execute(m);
       case 'ComStmtFetch': {
         const st = this.#statements.get(this.#resolve(m.statementId) ?? -1);
         if (st === undefined || st.cursorColumns === undefined) {
           this.#answerError({ code: ER_UNKNOWN_STMT, sqlState: 'HY000', message: `Unknown prepared statement handler (${m.statementId}) given to mysqld_stmt_fetch, or it has no open cursor` });
           return undefined;
         }
-        this.#start(m, { kind: 'fetch', statement: st, command: st.command, record: true }, st.cursorColumns);
-        return undefined;
+        const columns = st.cursorColumns;
+        if (!this.#session.masker.active) {
+          this.#start(m, { kind: 'fetch', statement: st, command: st.command, record: true }, columns);
+          return undefined;
+        }
+        return this.#planContext(st.command).then((context) => {
+          if (!this.#closed) this.#start(m, { kind: 'fetch', statement: st, command: st.command, record: true, ...(context ? { context } : {}) }, columns);
+        });
       }
       case 'ComStmtReset': {
         const st = this.#statements.get(this.#resolve(m.statementId) ?? -1);
@@ -520,6 +533,15 @@ export class MysqlProxy {
 
   /** Qualifies unqualified table names with the current database, following `USE` within the command. */
   #qualify(statements: readonly SqlStatement[]): SqlStatement[] {
+    // The classifier returns the same frozen array for the same text: its qualified form is kept.
+    const hit = qualified.get(statements);
+    if (hit && hit.db === this.#database) return hit.out;
+    const out = this.#qualifyNow(statements);
+    if (Object.isFrozen(statements)) qualified.set(statements, { db: this.#database, out });
+    return out;
+  }
+
+  #qualifyNow(statements: readonly SqlStatement[]): SqlStatement[] {
     let db = this.#database;
     return statements.map((st) => {
       if (st.type === 'use') {
@@ -581,7 +603,35 @@ export class MysqlProxy {
       this.#answerError(errorPacket(refused));
       return;
     }
-    this.#start(m, { command, ...init });
+    const context = await this.#planContext(command);
+    if (this.#closed) return;
+    this.#start(m, { command, ...init, ...(context ? { context } : {}) });
+  }
+
+  /**
+   * When results are masked: the tables and columns the command reads, with the catalog entries of
+   * those tables loaded (views and their base columns), so that each result's plan is built at once.
+   */
+  async #planContext(command: SqlCommand): Promise<PlanContext | undefined> {
+    if (!this.#session.masker.active) return undefined;
+    const tables = new Set<string>();
+    const columns = new Set<string>();
+    for (const st of command.statements) {
+      // Written tables too: DELETE … RETURNING and INSERT … RETURNING return their values.
+      for (const t of st.tables) tables.add(t.name.includes('.') ? t.name : this.#database ? `${this.#database}.${t.name}` : t.name);
+      for (const c of st.columns ?? []) columns.add(c);
+    }
+    const catalog = this.#o.catalog;
+    const names = [...tables].filter((t) => t.includes('.'));
+    if (catalog && names.length > 0 && !catalog.has(names)) {
+      try {
+        await catalog.load(names);
+      } catch (e) {
+        // Without it, every column not covered by a rule of its own gets the statement's strongest rule.
+        this.#o.logger.warn({ session: this.#session.id, err: toGatehouseError(e, 'ERR_UPSTREAM').toJSON() }, 'catalog lookup failed; masking errs toward more');
+      }
+    }
+    return { tables: [...tables], columns: [...columns], catalog };
   }
 
   #query(text: string, m: { sequenceId: number; payload: Buffer; raw: Buffer }): Promise<void> | undefined {
@@ -626,12 +676,12 @@ export class MysqlProxy {
     });
   }
 
-  #execute(m: Extract<ClientMessage, { name: 'ComStmtExecute' }>): void {
+  #execute(m: Extract<ClientMessage, { name: 'ComStmtExecute' }>): Promise<void> | undefined {
     const id = this.#resolve(m.statementId);
     const st = id === undefined ? undefined : this.#statements.get(id);
     if (st === undefined) {
       this.#answerError({ code: ER_UNKNOWN_STMT, sqlState: 'HY000', message: `Unknown prepared statement handler (${m.statementId}) given to mysqld_stmt_execute` });
-      return;
+      return undefined;
     }
     let params = m.params;
     if (params === null) {
@@ -644,7 +694,14 @@ export class MysqlProxy {
       }
     }
     this.#session.record({ type: 'params', params: params === null ? ['<parameters not decoded>'] : params.slice(0, st.paramCount).map(paramText) });
-    this.#start(m, { kind: 'execute', statement: st, command: st.command, record: true });
+    const start = (context: PlanContext | undefined): void => {
+      if (!this.#closed) this.#start(m, { kind: 'execute', statement: st, command: st.command, record: true, ...(context ? { context } : {}) });
+    };
+    if (!this.#session.masker.active) {
+      start(undefined);
+      return undefined;
+    }
+    return this.#planContext(st.command).then(start);
   }
 
   #initDb(schema: string, m: { sequenceId: number; payload: Buffer; raw: Buffer }): Promise<void> {
@@ -819,7 +876,7 @@ export class MysqlProxy {
     if (op.suppress) return undefined;
     op.rows++;
     const masker = this.#session.masker;
-    if (op.plan === undefined) op.plan = masker.active ? rowPlan(op.reader.columns, masker) : null;
+    if (op.plan === undefined) op.plan = masker.active ? rowPlan(op.reader.columns, masker, op.context) : null;
     let payload = p.payload;
     let changed = false;
     if (op.plan && !op.plan.passthrough) {

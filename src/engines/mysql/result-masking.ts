@@ -2,8 +2,9 @@
  * Masking of result rows by column, in the text protocol (COM_QUERY) and the binary protocol
  * (COM_STMT_EXECUTE, COM_STMT_FETCH).
  *
- * Column definitions carry where a value comes from (`schema`, `org_table`, `org_name`), so column
- * rules need no catalog lookup; computed columns have no origin and are matched by their alias.
+ * Column definitions carry where a value comes from (`schema`, `org_table`, `org_name`) when it is a
+ * column read directly; views, derived tables, CTEs and expressions are followed with the target's
+ * catalog and the statement's referenced columns (see `rowPlan`).
  * Text values are masked as text. In the binary protocol, values sent as length-encoded strings
  * (CHAR, VARCHAR, TEXT, BLOB, JSON, ENUM, SET, DECIMAL, …) are rewritten like text values; numbers,
  * dates and times have a fixed binary form that cannot hold a masked text, so they are decoded and
@@ -14,6 +15,7 @@
  */
 import { GatehouseError } from '../../core/errors.js';
 import type { ColumnRef, Masker, ValueMasker } from '../../core/masking/types.js';
+import type { CatalogEntry } from './catalog.js';
 import { decodeBinaryRow, decodeTextRowBuffers, encodeBinaryRow, encodeTextRow, formatBinaryValue, type BinaryValue, type ColumnDefinition } from './protocol.js';
 
 /** What to do with each column of one result set. */
@@ -34,8 +36,71 @@ export function columnRef(c: ColumnDefinition): ColumnRef {
   };
 }
 
-export function rowPlan(columns: readonly ColumnDefinition[], masker: Masker): RowPlan {
-  const maskers = masker.forColumns(columns.map(columnRef));
+/** What the statement behind a result reads, to follow column rules through expressions and views. */
+export interface PlanContext {
+  /** Tables (and views) the command reads, qualified `schema.table`, lower-cased. */
+  readonly tables: readonly string[];
+  /** Column names the command references, lower-cased; `*` for a star. */
+  readonly columns: readonly string[];
+  readonly catalog: { get(name: string): CatalogEntry | null | undefined } | undefined;
+}
+
+/** The strongest column rule among `maskers`. */
+function strongestColumnRule(maskers: readonly (ValueMasker | undefined)[]): ValueMasker | undefined {
+  let best: ValueMasker | undefined;
+  for (const m of maskers) if (m?.kind === 'column' && (best === undefined || (m.rank ?? 0) > (best.rank ?? 0))) best = m;
+  return best;
+}
+
+function splitName(name: string): { schema?: string; table: string } {
+  const dot = name.indexOf('.');
+  return dot < 0 ? { table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+/** The columns the statement may read values from: those it names on its tables, all of a table's for `*`, a view's base columns. */
+function statementColumns(ctx: PlanContext): ColumnRef[] {
+  const out: ColumnRef[] = [];
+  const named = ctx.columns.filter((c) => c !== '*');
+  for (const t of ctx.tables) {
+    const e = ctx.catalog?.get(t);
+    const p = splitName(t);
+    if (e?.kind === 'view') out.push(...(e.base ?? []));
+    const names = ctx.columns.includes('*') ? [...(e?.columns ?? []), ...named] : named;
+    for (const c of names) out.push({ ...(p.schema ? { schema: p.schema } : {}), table: p.table, column: c });
+  }
+  return out;
+}
+
+/**
+ * The masking plan of one result set. A column read directly from a base table gets that column's
+ * rules. Column rules must also hold for values that reach the result another way: a view's column
+ * gets the strongest rule among the base columns the view reads (unless it carries the name of a
+ * base column no rule covers); any other column — an expression, a UNION, a derived table or CTE
+ * column, or one whose table the catalog does not know — gets the strongest rule among the columns
+ * its statement references. This errs toward masking more.
+ */
+export function rowPlan(columns: readonly ColumnDefinition[], masker: Masker, ctx?: PlanContext): RowPlan {
+  const maskers = masker.forColumns(columns.map(columnRef)).slice();
+  if (ctx) {
+    let fromStatement: ValueMasker | null | undefined;
+    for (let i = 0; i < columns.length; i++) {
+      if (maskers[i]?.kind === 'column') continue;
+      const c = columns[i]!;
+      const e = c.schema && c.orgTable ? ctx.catalog?.get(`${c.schema}.${c.orgTable}`.toLowerCase()) : undefined;
+      if (e?.kind === 'table' && c.orgName) continue;
+      let m: ValueMasker | undefined;
+      if (e?.kind === 'view') {
+        const base = e.base ?? [];
+        const sameName = base.filter((b) => b.column === c.orgName.toLowerCase());
+        const uncovered = sameName.length > 0 && masker.forColumns(sameName).every((x) => x?.kind !== 'column');
+        if (!uncovered) m = strongestColumnRule(masker.forColumns(base));
+      } else {
+        if (fromStatement === undefined) fromStatement = strongestColumnRule(masker.forColumns(statementColumns(ctx))) ?? null;
+        m = fromStatement ?? undefined;
+      }
+      if (m) maskers[i] = m;
+    }
+  }
   return { columns, maskers, passthrough: maskers.every((m) => m === undefined) };
 }
 

@@ -228,6 +228,10 @@ export const CLIENT_BASIC_CAPABILITIES =
 
 /** Renders a command byte for error messages and logs: `COM_QUERY` or `0x42`. */
 export function commandName(code: number): string {
+  return COMMAND_NAMES[code & 0xff]!;
+}
+
+const COMMAND_NAMES: readonly string[] = Array.from({ length: 256 }, (_, code) => {
   for (const [k, v] of Object.entries(Command)) if (v === code) return `COM_${k}`;
   return `0x${code.toString(16).padStart(2, '0')}`;
-}
+});
