@@ -301,6 +301,8 @@ describe('MySQL engine: statements, masking, commands', () => {
 
   test('packets over 16 MiB: a query and a row pass through the gateway; a masked session refuses a value it cannot inspect', async () => {
     const big = 'y'.repeat(MAX_PACKET_PAYLOAD + 5000);
+    // Again here: another test file may have restored the global meanwhile (each new session reads it).
+    await rootQuery('SET GLOBAL max_allowed_packet = 67108864');
     const c = await mysql2Connect(g.port, await g.token({ clientId: 'agent-c' }));
     await c.query(`INSERT INTO blobs VALUES (1, '${big}')`);
     const [len] = await c.query('SELECT LENGTH(body) AS n FROM blobs WHERE id = 1');
