@@ -6,12 +6,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, privateDecrypt, randomBytes, constants as cryptoConstants } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { networkInterfaces } from 'node:os';
 import {
   Capability,
   ClientParser,
+  ColumnType,
   Sequence,
   client,
   generateScramble,
@@ -347,5 +350,159 @@ describe('MySQL engine: a malicious target', () => {
     assert.match(r.error?.message ?? '', /LOAD DATA LOCAL INFILE is not allowed/);
     assert.deepStrictEqual(received.map((b) => b.length), [0], 'the target got an empty file, nothing of the agent’s');
     c.close();
+  });
+});
+
+interface Sha2Target {
+  port: number;
+  /** Per login: `fast` (scramble matched the cache), `full-rsa`, `full-tls`, or `refused`. */
+  logins: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A target speaking caching_sha2_password as MySQL 8 does (MariaDB has no such plugin): the first
+ * login of a user takes the full path (RSA-encrypted password, or cleartext inside TLS), later ones
+ * the fast path from the server's cache. Queries get a one-row result.
+ */
+async function startSha2Target(password: string, cert?: TestCert): Promise<Sha2Target> {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  const sha256 = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
+  const stored = sha256(sha256(password));
+  const context = cert ? createSecureContext({ cert: cert.cert, key: cert.key }) : undefined;
+  let cached = false;
+  const logins: string[] = [];
+  const CAPS = (Capability.LONG_PASSWORD | Capability.LONG_FLAG | Capability.CONNECT_WITH_DB | Capability.PROTOCOL_41 | Capability.TRANSACTIONS | Capability.SECURE_CONNECTION | Capability.MULTI_STATEMENTS | Capability.MULTI_RESULTS | Capability.PS_MULTI_RESULTS | Capability.PLUGIN_AUTH | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.CONNECT_ATTRS | Capability.DEPRECATE_EOF | Capability.SESSION_TRACK | Capability.LOCAL_FILES | (cert ? Capability.SSL : 0)) >>> 0;
+  const srv = createServer((sock) => {
+    const scramble = generateScramble();
+    const seq = new Sequence();
+    const parser = new ClientParser({ serverCapabilities: CAPS });
+    let caps = 0;
+    let stream: Duplex = sock;
+    let state: 'hello' | 'full' | 'key' | 'ready' = 'hello';
+    const send = (payload: Buffer): void => void stream.write(seq.frame(payload));
+    const done = (how: string, ok: boolean): void => {
+      logins.push(ok ? how : 'refused');
+      if (ok) {
+        cached = true;
+        send(server.ok({}, caps));
+        parser.expectCommands();
+        state = 'ready';
+      } else {
+        send(server.err({ code: 1045, sqlState: '28000', message: 'Access denied' }, caps));
+        stream.end();
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      let msgs: ClientMessage[];
+      try {
+        msgs = parser.push(chunk);
+      } catch {
+        sock.destroy();
+        return;
+      }
+      for (const m of msgs) {
+        if (m.name.startsWith('Com')) seq.reset();
+        seq.receive({ sequenceId: m.sequenceId, lastSequenceId: m.sequenceId, payload: m.payload, raw: m.raw });
+        if (m.name === 'SSLRequest') {
+          sock.removeAllListeners('data');
+          sock.pause();
+          const early = parser.takeTlsBytes();
+          if (early.length > 0) sock.unshift(early);
+          const secure = new TLSSocket(sock, { isServer: true, secureContext: context! });
+          secure.once('secure', () => parser.startTls());
+          secure.on('data', onData);
+          secure.on('error', () => sock.destroy());
+          stream = secure;
+        } else if (m.name === 'HandshakeResponse41') {
+          caps = parser.capabilities;
+          const mix = sha256(Buffer.concat([stored, scramble]));
+          const stage1 = Buffer.from(m.authResponse.map((b, i) => b ^ mix[i]!));
+          if (!sha256(stage1).equals(stored)) {
+            done('scramble', false);
+          } else if (cached) {
+            send(server.authMoreData(Buffer.from([0x03])));
+            done('fast', true);
+          } else {
+            state = 'full';
+            send(server.authMoreData(Buffer.from([0x04])));
+          }
+        } else if (m.name === 'AuthResponse') {
+          if (state === 'full' && stream !== sock) done('full-tls', m.data.toString('utf8').replace(/\0$/, '') === password);
+          else if (state === 'full' && m.data.length === 1 && m.data[0] === 0x02) {
+            state = 'key';
+            send(server.authMoreData(Buffer.from(publicKey)));
+          } else if (state === 'key') {
+            const plain = privateDecrypt({ key: privateKey, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, m.data);
+            done('full-rsa', Buffer.from(plain.map((b, i) => b ^ scramble[i % 20]!)).toString('utf8').replace(/\0$/, '') === password);
+          } else done('unexpected', false);
+        } else if (m.name === 'ComQuery') {
+          stream.write(Buffer.concat(server.textResultSet({ columns: [{ name: 'answer', type: ColumnType.VAR_STRING }], rows: [['sha2 target']] }, caps).map((x) => seq.frame(x))));
+        } else if (m.name === 'ComPing' || m.name === 'ComInitDb') send(server.ok({}, caps));
+        else if (m.name === 'ComQuit') stream.end();
+      }
+    };
+    sock.on('data', onData);
+    sock.on('error', () => sock.destroy());
+    send(server.handshakeV10({ serverVersion: '8.0.36-sha2-test', connectionId: 9, authPluginData: scramble, capabilities: CAPS, authPlugin: 'caching_sha2_password' }));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: (srv.address() as { port: number }).port, logins, close: () => new Promise<void>((r) => srv.close(() => r())) };
+}
+
+describe('MySQL engine: a caching_sha2_password target, in the clear and over TLS', () => {
+  let cert: TestCert;
+  const targets: Sha2Target[] = [];
+  const gateways: TestGateway[] = [];
+
+  before(async () => {
+    cert = await makeTestCert();
+  });
+
+  after(async () => {
+    for (const g of gateways) await g.close();
+    for (const t of targets) await t.close();
+    await cert?.cleanup();
+  });
+
+  async function gatewayFor(target: string, extra = ''): Promise<TestGateway> {
+    const gw = await startTestGateway({ policy: POLICY, noDatabase: true, listen: { mysql: '127.0.0.1:0' }, connections: `  - { name: prod-mysql, type: mysql, target: "${target}"${extra} }` });
+    gateways.push(gw);
+    return gw;
+  }
+
+  async function ask(gw: TestGateway): Promise<unknown> {
+    const c = await mysql2Connect(gw.gateway.address('mysql')!.port, await gw.token());
+    const [rows] = await c.query('SELECT answer');
+    await c.end();
+    return rows;
+  }
+
+  test('full authentication with the RSA key (when allowed), then the fast path', async () => {
+    const t = await startSha2Target('sha2-secret');
+    targets.push(t);
+    const refusing = await gatewayFor(`mysql://svc:sha2-secret@127.0.0.1:${t.port}/app`);
+    const e = await rejection(mysql2Connect(refusing.gateway.address('mysql')!.port, await refusing.token()));
+    assert.match(e.message, /upstream authentication failed \(ERR_UPSTREAM\)/);
+    const gw = await gatewayFor(`mysql://svc:sha2-secret@127.0.0.1:${t.port}/app?allow-public-key-retrieval=true`);
+    assert.deepStrictEqual(await ask(gw), [{ answer: 'sha2 target' }]);
+    assert.deepStrictEqual(await ask(gw), [{ answer: 'sha2 target' }]);
+    assert.ok(t.logins.includes('full-rsa'), t.logins.join(','));
+    assert.equal(t.logins.at(-1), 'fast');
+  });
+
+  test('over TLS (ssl-mode VERIFY_IDENTITY with the connection CA): the full path sends the password inside TLS', async () => {
+    const t = await startSha2Target('tls-secret', cert);
+    targets.push(t);
+    const gw = await gatewayFor(`mysql://svc:tls-secret@127.0.0.1:${t.port}/app`, `, tls: { ca: "${cert.certFile}" }`);
+    assert.deepStrictEqual(await ask(gw), [{ answer: 'sha2 target' }]);
+    assert.ok(t.logins.includes('full-tls'), t.logins.join(','));
+    assert.deepStrictEqual(await ask(gw), [{ answer: 'sha2 target' }]);
+    assert.equal(t.logins.at(-1), 'fast');
+    // A wrong password is refused by the target; the agent learns the target refused, not the password.
+    const bad = await gatewayFor(`mysql://svc:wrong@127.0.0.1:${t.port}/app`, `, tls: { ca: "${cert.certFile}" }`);
+    const e = await rejection(mysql2Connect(bad.gateway.address('mysql')!.port, await bad.token()));
+    assert.match(e.message, /upstream authentication failed \(ERR_UPSTREAM\)/);
+    assert.doesNotMatch(e.message, /wrong/);
   });
 });
