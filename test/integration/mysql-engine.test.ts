@@ -225,6 +225,14 @@ describe('MySQL engine: statements, masking, commands', () => {
     const [rows] = await c.query('SELECT COUNT(*) AS n FROM items WHERE id <= 3');
     assert.deepStrictEqual(rows, [{ n: 3 }]);
     await c.end();
+    // The connection named as the user, a schema in the database field (mysqlslap, some JDBC set-ups): decided as USE.
+    const byUser = await mysql2Connect(g.port, token, { user: 'prod-mysql', database: g.db.database });
+    const [n] = await byUser.query('SELECT DATABASE() AS db');
+    assert.deepStrictEqual(n, [{ db: g.db.database }]);
+    await byUser.end();
+    const refused = await rejection(mysql2Connect(g.port, token, { user: 'prod-mysql', database: 'mysql' }));
+    assert.equal(refused.errno, 1044);
+    assert.match(refused.message, /database mysql: no policy allows this/);
   });
 
   test('COM_FIELD_LIST, COM_STATISTICS, COM_PING pass; COM_CHANGE_USER and unsupported commands are refused; unknown statement ids too', async () => {
