@@ -1,3 +1,5 @@
+import { storableText } from '../core/text.js';
+
 /**
  * JSON as both backends can hold it byte-for-byte. PostgreSQL rejects U+0000 and unpaired UTF-16
  * surrogates in text and JSONB, so every string (values and keys) has them replaced with U+FFFD
@@ -7,14 +9,14 @@
  */
 export function encodeJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'string') return wellFormed(v);
+    if (typeof v === 'string') return storableText(v);
     if (typeof v === 'bigint') return v.toString();
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       let dirty = false;
-      for (const k of Object.keys(v)) if (wellFormed(k) !== k) dirty = true;
+      for (const k of Object.keys(v)) if (storableText(k) !== k) dirty = true;
       if (!dirty) return v;
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[wellFormed(k)] = x;
+      for (const [k, x] of Object.entries(v)) out[storableText(k)] = x;
       return out;
     }
     return v;
@@ -26,10 +28,3 @@ export function decodeJson(value: unknown): unknown {
   return typeof value === 'string' ? JSON.parse(value) : value;
 }
 
-const BAD = '\\u0000|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
-const BAD_ONE = new RegExp(BAD);
-const BAD_ALL = new RegExp(BAD, 'g');
-
-function wellFormed(s: string): string {
-  return BAD_ONE.test(s) ? s.replace(BAD_ALL, '\ufffd') : s;
-}

@@ -1,3 +1,5 @@
+import { storableText } from '../text.js';
+
 /**
  * Canonical JSON: the exact bytes the audit chain hashes and the checkpoints sign.
  *
@@ -21,7 +23,7 @@ function write(value: unknown, stack: Set<object>): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(wellFormed(value));
+      return JSON.stringify(storableText(value));
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'boolean':
@@ -43,7 +45,7 @@ function write(value: unknown, stack: Set<object>): string {
     for (const k of Object.keys(obj)) {
       const v = obj[k];
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-      entries.push([wellFormed(k), v]);
+      entries.push([storableText(k), v]);
     }
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${write(v, stack)}`).join(',')}}`;
@@ -52,10 +54,3 @@ function write(value: unknown, stack: Set<object>): string {
   }
 }
 
-const BAD = '\\u0000|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
-const BAD_ONE = new RegExp(BAD);
-const BAD_ALL = new RegExp(BAD, 'g');
-
-function wellFormed(s: string): string {
-  return BAD_ONE.test(s) ? s.replace(BAD_ALL, '\ufffd') : s;
-}
