@@ -29,6 +29,7 @@ import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { GatehouseError, toGatehouseError } from '../errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditEventInput, Store } from '../../store/store.js';
+import { storableText } from '../text.js';
 import { canonicalJson } from './canonical.js';
 
 /** Most events written in one store transaction. */
@@ -166,7 +167,7 @@ export class AuditLog {
   readonly #key: KeyObject | undefined;
   readonly #every: number;
   readonly #now: () => number;
-  readonly #queue: { event: AuditEventInput; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }[] = [];
+  readonly #queue: { prepared: Prepared; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }[] = [];
   #draining: Promise<void> | undefined;
   #pending = 0;
 
@@ -198,14 +199,14 @@ export class AuditLog {
    *   `ERR_STORE` when the store fails.
    */
   append(input: AuditEventInput): Promise<AuditEvent> {
-    let event: AuditEventInput;
+    let prepared: Prepared;
     try {
-      event = prepare(input);
+      prepared = prepare(input);
     } catch (e) {
       return Promise.reject(toGatehouseError(e));
     }
     return new Promise<AuditEvent>((resolve, reject) => {
-      this.#queue.push({ event, resolve, reject });
+      this.#queue.push({ prepared, resolve, reject });
       this.#pending++;
       this.#kick();
     });
@@ -259,13 +260,15 @@ export class AuditLog {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
+      const byEvent = new Map<AuditEventInput, Prepared>(batch.map((b) => [b.prepared.event, b.prepared]));
       try {
         const written = await this.#store.appendAuditBatch(
-          batch.map((b) => b.event),
+          batch.map((b) => b.prepared.event),
           (head, event) => {
             const seq = (head?.seq ?? 0) + 1;
             const prevHash = head?.hash ?? GENESIS_HASH;
-            return { seq, prevHash, hash: hashAuditEvent(prevHash, { ...event, seq }) };
+            const p = byEvent.get(event);
+            return { seq, prevHash, hash: p ? hashPrepared(prevHash, p, seq) : hashAuditEvent(prevHash, { ...event, seq }) };
           },
         );
         batch.forEach((b, i) => b.resolve(written[i]!));
@@ -285,23 +288,36 @@ export class AuditLog {
 }
 
 /** Validates and snapshots an input: data normalized to plain JSON and credential values redacted. */
-function prepare(input: AuditEventInput): AuditEventInput {
+function prepare(input: AuditEventInput): Prepared {
   if (!Number.isSafeInteger(input.ts)) throw new GatehouseError('ERR_INTERNAL', 'internal error', { detail: `audit event ts must be integer ms, got ${String(input.ts)}` });
   if (typeof input.type !== 'string' || input.type === '') throw new GatehouseError('ERR_INTERNAL', 'internal error', { detail: 'audit event type must be a non-empty string' });
-  const data = JSON.parse(canonicalJson(redactCredentials(input.data ?? {}))) as unknown;
+  const dataJson = canonicalJson(redactCredentials(input.data ?? {}));
+  const data = JSON.parse(dataJson) as unknown;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new GatehouseError('ERR_INTERNAL', 'internal error', { detail: 'audit event data must be an object' });
   }
-  const out: AuditEventInput = { ts: input.ts, type: text(input.type), data: data as Record<string, unknown> };
-  if (input.sessionId !== undefined) out.sessionId = text(input.sessionId);
-  if (input.actor !== undefined) out.actor = text(input.actor);
-  if (input.connection !== undefined) out.connection = text(input.connection);
-  return out;
+  const event: AuditEventInput = { ts: input.ts, type: storableText(String(input.type)), data: data as Record<string, unknown> };
+  if (input.sessionId !== undefined) event.sessionId = storableText(String(input.sessionId));
+  if (input.actor !== undefined) event.actor = storableText(String(input.actor));
+  if (input.connection !== undefined) event.connection = storableText(String(input.connection));
+  return { event, dataJson };
 }
 
-/** A string as canonicalJson writes it (U+0000 and lone surrogates replaced). */
-function text(s: string): string {
-  return JSON.parse(canonicalJson(String(s))) as string;
+/** An event as queued, with its `data` already in canonical JSON (so it is serialized once). */
+interface Prepared {
+  event: AuditEventInput;
+  dataJson: string;
+}
+
+/**
+ * `hash(n)` of a prepared event: the same bytes as {@link hashAuditEvent}, with the body assembled
+ * from its canonical parts (keys in JCS order: actor, connection, data, seq, sessionId, ts, type).
+ */
+function hashPrepared(prevHash: string, p: Prepared, seq: number): string {
+  const e = p.event;
+  const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
+  const body = `{"actor":${str(e.actor)},"connection":${str(e.connection)},"data":${p.dataJson},"seq":${seq},"sessionId":${str(e.sessionId)},"ts":${e.ts},"type":${str(e.type)}}`;
+  return createHash('sha256').update(prevHash + body, 'utf8').digest('hex');
 }
 
 function defaultOnError(err: GatehouseError, input?: AuditEventInput): void {
