@@ -34,6 +34,8 @@ export async function createTestDatabase(prefix = 'gh_test'): Promise<TestDataba
   await admin.end();
   const url = `postgres://postgres@${PG_HOST}:${PG_PORT}/${name}`;
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // An idle client the server ends (a forced drop, a terminated backend) must not crash the test process.
+  pool.on('error', () => undefined);
   return {
     name,
     url,
