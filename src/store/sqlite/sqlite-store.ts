@@ -22,6 +22,7 @@ import type {
 import { LocalEvents } from '../events.js';
 import { checkLink, storeError } from '../errors.js';
 import { assertOrdered, latestVersion, sqliteMigrations } from '../migrations/index.js';
+import { BackgroundWriter } from './writer.js';
 import type { Migration } from '../migrations/index.js';
 import * as rows from '../rows.js';
 import type { Sql } from '../queries.js';
@@ -45,6 +46,11 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Errors thrown by event handlers. Default: ignored. */
   onError?: (err: unknown) => void;
+  /**
+   * Write audit and recording events on a worker thread with its own connection (file databases
+   * only). Default true.
+   */
+  backgroundWrites?: boolean;
 }
 
 type Row = Record<string, unknown>;
@@ -65,6 +71,11 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement<unknown[], Row>>();
   readonly #migrations: readonly Migration[];
+  readonly #writer: BackgroundWriter | undefined;
+  /** The audit chain head as this store last wrote it (undefined: empty chain; null: read it first). */
+  #head: AuditHead | undefined | null = null;
+  /** Audit appends run one after another (each builds on the head the previous one left). */
+  #auditTail: Promise<unknown> = Promise.resolve();
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     this.path = path === ':memory:' ? path : resolve(path);
@@ -79,6 +90,7 @@ export class SqliteStore implements Store {
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
       this.#db.pragma('foreign_keys = ON');
+      this.#writer = this.path !== ':memory:' && opts.backgroundWrites !== false ? new BackgroundWriter(this.path, Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))) : undefined;
     } catch (e) {
       throw new GatehouseError('ERR_STORE', 'cannot open the store', { detail: `sqlite ${this.path}: ${String(e)}`, cause: e });
     }
@@ -117,6 +129,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.events.close();
+    await this.#auditTail.catch(() => undefined);
+    await this.#writer?.close().catch(() => undefined);
     if (this.#db.open) this.#db.close();
     this.#statements.clear();
   }
@@ -145,10 +159,53 @@ export class SqliteStore implements Store {
   }
 
   async appendAuditBatch(inputs: readonly AuditEventInput[], build: (head: AuditHead | undefined, input: AuditEventInput) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): Promise<AuditEvent[]> {
+    const writer = this.#writer;
+    if (!writer) return this.#appendAuditHere(inputs, build);
+    const job = this.#auditTail.then(async () => {
+      if (!this.#db.open) throw new GatehouseError('ERR_STORE', 'store is closed', { detail: 'appendAudit' });
+      try {
+        if (this.#head === null) this.#head = this.#readHead();
+        const start = this.#head;
+        let head = start;
+        const out: AuditEvent[] = [];
+        const encoded: unknown[][] = [];
+        for (const input of inputs) {
+          const link = build(head, input);
+          checkLink(head, link);
+          const event: AuditEvent = { ...input, ...link };
+          encoded.push(rows.encodeRow(rows.auditEvents, event));
+          head = { seq: link.seq, hash: link.hash };
+          out.push(event);
+        }
+        if (head === undefined || head === start) return out;
+        await writer.run(
+          [
+            { sql: insertSql(rows.auditEvents, ph), rows: encoded },
+            { sql: 'UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', rows: [[head.seq, head.hash]] },
+          ],
+          { sql: 'SELECT seq, hash FROM audit_head WHERE id = 1', expect: start === undefined ? { seq: 0 } : { seq: start.seq, hash: start.hash } },
+        );
+        this.#head = head;
+        return out;
+      } catch (e) {
+        this.#head = null;
+        throw storeError(e, 'sqlite appendAudit');
+      }
+    });
+    this.#auditTail = job.catch(() => undefined);
+    return job;
+  }
+
+  #readHead(): AuditHead | undefined {
+    const r = this.#stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as { seq: number; hash: string } | undefined;
+    return r && r.seq > 0 ? { seq: r.seq, hash: r.hash } : undefined;
+  }
+
+  /** Appends on the main connection (in-memory databases, or background writes turned off). */
+  #appendAuditHere(inputs: readonly AuditEventInput[], build: (head: AuditHead | undefined, input: AuditEventInput) => Pick<AuditEvent, 'seq' | 'prevHash' | 'hash'>): AuditEvent[] {
     return this.#run('appendAudit', () => {
       const tx = this.#db.transaction(() => {
-        const headRow = this.#stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as { seq: number; hash: string } | undefined;
-        let head = headRow && headRow.seq > 0 ? { seq: headRow.seq, hash: headRow.hash } : undefined;
+        let head = this.#readHead();
         const insert = this.#stmt(insertSql(rows.auditEvents, ph));
         const out: AuditEvent[] = [];
         for (const input of inputs) {
@@ -171,10 +228,7 @@ export class SqliteStore implements Store {
   }
 
   async auditHead(): Promise<AuditHead | undefined> {
-    return this.#run('auditHead', () => {
-      const r = this.#stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as { seq: number; hash: string } | undefined;
-      return r && r.seq > 0 ? { seq: r.seq, hash: r.hash } : undefined;
-    });
+    return this.#run('auditHead', () => this.#readHead());
   }
 
   async addCheckpoint(c: AuditCheckpoint): Promise<void> {
@@ -243,6 +297,15 @@ export class SqliteStore implements Store {
 
   async appendRecording(events: RecordingEvent[]): Promise<void> {
     if (events.length === 0) return;
+    if (this.#writer) {
+      if (!this.#db.open) throw new GatehouseError('ERR_STORE', 'store is closed', { detail: 'appendRecording' });
+      try {
+        await this.#writer.run([{ sql: insertSql(rows.recordings, ph), rows: events.map((e) => rows.encodeRow(rows.recordings, e)) }]);
+      } catch (e) {
+        throw storeError(e, 'sqlite appendRecording');
+      }
+      return;
+    }
     this.#run('appendRecording', () => {
       const insert = this.#stmt(insertSql(rows.recordings, ph));
       this.#db.transaction(() => {
