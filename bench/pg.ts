@@ -1,6 +1,7 @@
 /**
- * PostgreSQL throughput and latency: direct, through PgBouncer (session pooling) and through
- * Gatehouse, side by side in one run, with the real `pgbench`.
+ * PostgreSQL throughput and latency: direct, through PgBouncer (session pooling), through a plain
+ * Node TCP relay (the floor of any Node proxy here) and through Gatehouse, side by side in one run,
+ * with the real `pgbench`.
  *
  *   npm run build && node --import tsx bench/pg.ts [--duration 10] [--runs 3] [--scale 10]
  *
@@ -145,9 +146,23 @@ async function main(): Promise<void> {
     await waitPort(httpPort, 'Gatehouse HTTP');
     const token = sh(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'token', '--sub', 'bench-agent', '--groups', 'bench', '--ttl', '4h', '--config', join(dir, 'gatehouse.yaml')]).trim();
 
+    // A plain Node TCP relay (no parsing, no policy): the floor of any Node proxy on this machine.
+    const relayPort = await freePort();
+    const relay = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net=require('node:net');net.createServer({noDelay:true},(c)=>{const u=net.connect({port:5432,host:'127.0.0.1',noDelay:true});c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());}).listen(${relayPort},'127.0.0.1')`,
+      ],
+      { stdio: 'ignore' },
+    );
+    children.push(relay);
+    await waitPort(relayPort, 'relay');
+
     const targets: Target[] = [
       { name: 'direct', port: 5432, db: DB, user: 'postgres', env: admin },
       { name: 'pgbouncer', port: bouncerPort, db: DB, user: 'postgres', env: admin },
+      { name: 'relay', port: relayPort, db: DB, user: 'postgres', env: admin },
       { name: 'gatehouse', port: gwPort, db: 'bench', user: 'agent', env: { ...process.env, PGPASSWORD: token } },
     ];
 
@@ -156,19 +171,19 @@ async function main(): Promise<void> {
     lines.push(`PostgreSQL benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${sh('pgbench', ['--version']).trim()}, PostgreSQL ${sh('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '-Atc', 'SHOW server_version']).trim()}`);
     lines.push(`scale ${SCALE}, ${DURATION} s per run, median of ${RUNS} runs, targets interleaved; load average at start ${load}`);
     lines.push('');
-    lines.push('| workload | clients | direct TPS | PgBouncer TPS | Gatehouse TPS | Gatehouse / direct | Gatehouse / PgBouncer |');
-    lines.push('|---|---|---|---|---|---|---|');
+    lines.push('| workload | clients | direct TPS | PgBouncer TPS | Node relay TPS | Gatehouse TPS | Gatehouse / direct | Gatehouse / PgBouncer |');
+    lines.push('|---|---|---|---|---|---|---|---|');
     for (const [label, extra] of [
       ['select-only (`-S`)', ['-S']],
       ['TPC-B-like (default)', []],
     ] as const) {
       for (const clients of [1, 8]) {
-        const tps: Record<string, number[]> = { direct: [], pgbouncer: [], gatehouse: [] };
+        const tps: Record<string, number[]> = { direct: [], pgbouncer: [], relay: [], gatehouse: [] };
         for (let r = 0; r < RUNS; r++) {
           for (const t of targets) tps[t.name]!.push(pgbench(t, [...extra, '-c', String(clients), '-j', String(Math.min(clients, 2))]).tps);
         }
-        const [d, b, g] = [median(tps.direct!), median(tps.pgbouncer!), median(tps.gatehouse!)];
-        const row = `| ${label} | ${clients} | ${d.toFixed(0)} | ${b.toFixed(0)} | ${g.toFixed(0)} | ${((g / d) * 100).toFixed(0)} % | ${((g / b) * 100).toFixed(0)} % |`;
+        const [d, b, n, g] = [median(tps.direct!), median(tps.pgbouncer!), median(tps.relay!), median(tps.gatehouse!)];
+        const row = `| ${label} | ${clients} | ${d.toFixed(0)} | ${b.toFixed(0)} | ${n.toFixed(0)} | ${g.toFixed(0)} | ${((g / d) * 100).toFixed(0)} % | ${((g / b) * 100).toFixed(0)} % |`;
         lines.push(row);
         process.stderr.write(`${row}\n`);
       }
@@ -180,7 +195,7 @@ async function main(): Promise<void> {
     for (const t of targets) lat[t.name] = await latencies(t, dir);
     const base = { med: median(lat.direct!), p99: percentile(lat.direct!, 99) };
     lines.push(`| direct (absolute) | ${(base.med / 1000).toFixed(3)} ms | ${(base.p99 / 1000).toFixed(3)} ms |`);
-    for (const name of ['pgbouncer', 'gatehouse']) {
+    for (const name of ['pgbouncer', 'relay', 'gatehouse']) {
       const med = median(lat[name]!) - base.med;
       const p99 = percentile(lat[name]!, 99) - base.p99;
       lines.push(`| ${name} − direct | ${(med / 1000).toFixed(3)} ms | ${(p99 / 1000).toFixed(3)} ms |`);
