@@ -8,18 +8,10 @@
  *   (fixed-length integers, length-encoded integers and strings, NUL-terminated strings)
  * - MariaDB: https://mariadb.com/kb/en/0-packet/ and https://mariadb.com/kb/en/protocol-data-types/
  */
-import { GatehouseError } from '../../../core/errors.js';
+import { Framer, ProtocolError } from '../../wire.js';
 import { MAX_PACKET_PAYLOAD } from './constants.js';
 
-/**
- * A malformed or unsupported packet on a MySQL connection. `message` is safe to show the peer (it
- * names the violation, never packet contents); the connection must be closed after it.
- */
-export class ProtocolError extends GatehouseError {
-  constructor(message: string, detail?: string, cause?: unknown) {
-    super('ERR_PROTOCOL', message, { ...(detail === undefined ? {} : { detail }), ...(cause === undefined ? {} : { cause }) });
-  }
-}
+export { ProtocolError } from '../../wire.js';
 
 const MiB = 1024 * 1024;
 /** MySQL's own ceiling for `max_allowed_packet`. */
@@ -132,22 +124,17 @@ export interface PacketParserOptions {
  * when all of its bytes have arrived; a split payload is joined into one buffer. Throws
  * `ProtocolError` on malformed framing; the parser then stays failed.
  */
-export class PacketParser {
+export class PacketParser extends Framer<Packet> {
   private max: number;
-  /** Bytes of an incomplete physical packet. */
-  private pieces: Buffer[] = [];
-  private piecesLen = 0;
-  /** Total size (header included) of the incomplete physical packet once its header is known, else -1. */
-  private need = -1;
   /** Physical packets of a split payload whose last packet has not arrived. */
   private parts: Buffer[] = [];
   private partsLen = 0;
   private logicalLen = 0;
   private firstSeq = 0;
   private lastSeq = 0;
-  private failure: ProtocolError | undefined;
 
   constructor(options: PacketParserOptions = {}) {
+    super('packet');
     this.max = checkMax(options.maxPayloadBytes ?? 64 * MiB);
   }
 
@@ -161,13 +148,8 @@ export class PacketParser {
   }
 
   /** Bytes held until the rest of a packet arrives. */
-  get buffered(): number {
-    return this.piecesLen + this.partsLen;
-  }
-
-  /** The error that stopped this parser, if any: a failed parser rejects all further input. */
-  get error(): ProtocolError | undefined {
-    return this.failure;
+  override get buffered(): number {
+    return super.buffered + this.partsLen;
   }
 
   /**
@@ -175,28 +157,20 @@ export class PacketParser {
    * SSLRequest). Throws if bytes are buffered: they were sent in the clear and must not be used.
    */
   assertEmpty(what = 'received unencrypted data after SSL request'): void {
-    if (this.failure) throw this.failure;
+    if (this.error) throw this.error;
     if (this.buffered > 0) throw new ProtocolError(what);
   }
 
-  /** Feeds bytes in and returns the packets they complete, in order. Chunks may be split anywhere. */
-  push(chunk: Buffer): Packet[] {
-    if (this.failure) throw this.failure;
-    const out: Packet[] = [];
-    try {
-      this.run(chunk, out);
-    } catch (e) {
-      this.failure = e instanceof ProtocolError ? e : new ProtocolError('malformed packet', e instanceof Error ? e.message : String(e), e);
-      this.pieces = [];
-      this.piecesLen = 0;
-      this.parts = [];
-      this.partsLen = 0;
-      throw this.failure;
-    }
-    return out;
+  protected override discard(): void {
+    this.parts = [];
+    this.partsLen = 0;
   }
 
-  private header(buf: Buffer, pos: number): number {
+  protected headerSize(): number {
+    return 4;
+  }
+
+  protected frameSize(buf: Buffer, pos: number): number {
     const len = buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16);
     const seq = buf[pos + 3]!;
     if (this.parts.length > 0 && seq !== ((this.lastSeq + 1) & 0xff)) {
@@ -208,83 +182,26 @@ export class PacketParser {
     return len + 4;
   }
 
-  private run(chunk: Buffer, out: Packet[]): void {
-    let pos = 0;
-    if (this.piecesLen > 0) {
-      const have = this.piecesLen + chunk.length;
-      if (this.need < 0) {
-        if (have < 4) {
-          this.hold(chunk);
-          return;
-        }
-        const head = Buffer.allocUnsafe(4);
-        this.gather(head, chunk);
-        this.need = this.header(head, 0);
-      }
-      if (have < this.need) {
-        this.hold(chunk);
-        return;
-      }
-      const phys = Buffer.allocUnsafe(this.need);
-      pos = this.gather(phys, chunk);
-      this.pieces = [];
-      this.piecesLen = 0;
-      this.need = -1;
-      this.physical(phys, out);
-    }
-    const end = chunk.length;
-    while (end - pos >= 4) {
-      const size = this.header(chunk, pos);
-      if (end - pos < size) {
-        this.need = size;
-        break;
-      }
-      this.physical(pos === 0 && size === end ? chunk : chunk.subarray(pos, pos + size), out);
-      pos += size;
-    }
-    if (pos < end) this.hold(pos === 0 ? chunk : chunk.subarray(pos));
-  }
-
-  /** One complete physical packet (header included). */
-  private physical(phys: Buffer, out: Packet[]): void {
-    const len = phys.length - 4;
+  /** One complete physical packet (header included): a packet, or nothing while a split payload continues. */
+  protected decode(buf: Buffer, pos: number, size: number): Packet | undefined {
+    const phys = pos === 0 && size === buf.length ? buf : buf.subarray(pos, pos + size);
+    const len = size - 4;
     const seq = phys[3]!;
-    if (this.parts.length === 0 && len < MAX_PACKET_PAYLOAD) {
-      out.push({ sequenceId: seq, lastSequenceId: seq, payload: phys.subarray(4), raw: phys });
-      return;
-    }
+    if (this.parts.length === 0 && len < MAX_PACKET_PAYLOAD) return { sequenceId: seq, lastSequenceId: seq, payload: phys.subarray(4), raw: phys };
     if (this.parts.length === 0) this.firstSeq = seq;
     this.parts.push(phys);
     this.partsLen += phys.length;
     this.logicalLen += len;
     this.lastSeq = seq;
-    if (len === MAX_PACKET_PAYLOAD) return;
+    if (len === MAX_PACKET_PAYLOAD) return undefined;
     const raw = Buffer.concat(this.parts, this.partsLen);
     const payload = Buffer.allocUnsafe(this.logicalLen);
     let off = 0;
     for (const p of this.parts) off += p.copy(payload, off, 4);
-    out.push({ sequenceId: this.firstSeq, lastSequenceId: seq, payload, raw });
     this.parts = [];
     this.partsLen = 0;
     this.logicalLen = 0;
-  }
-
-  private hold(b: Buffer): void {
-    if (b.length === 0) return;
-    this.pieces.push(b);
-    this.piecesLen += b.length;
-  }
-
-  /** Fills `dst` from the held pieces and then the head of `chunk`; returns bytes taken from `chunk`. */
-  private gather(dst: Buffer, chunk: Buffer): number {
-    let off = 0;
-    for (const p of this.pieces) {
-      if (off >= dst.length) return 0;
-      off += p.copy(dst, off, 0, Math.min(p.length, dst.length - off));
-    }
-    const take = dst.length - off;
-    if (take > 0) chunk.copy(dst, off, 0, take);
-    return take;
+    return { sequenceId: this.firstSeq, lastSequenceId: seq, payload, raw };
   }
 }
 

@@ -1,18 +1,11 @@
 /**
- * Shared building blocks of the PostgreSQL wire codec: the protocol error, a bounds-checked reader
- * over one framed message, a small growable writer, and the framing buffer both parsers use.
+ * Shared building blocks of the PostgreSQL wire codec: a bounds-checked reader over one framed
+ * message and a small growable writer, and (from the engines' common wire module) the protocol error
+ * and the framing buffer both parsers use.
  */
-import { GatehouseError } from '../../../core/errors.js';
+import { ProtocolError } from '../../wire.js';
 
-/**
- * A malformed or unsupported message on a PostgreSQL connection. `message` is safe to show the
- * peer (it names the violation, never message contents); the connection must be closed after it.
- */
-export class ProtocolError extends GatehouseError {
-  constructor(message: string, detail?: string, cause?: unknown) {
-    super('ERR_PROTOCOL', message, { ...(detail === undefined ? {} : { detail }), ...(cause === undefined ? {} : { cause }) });
-  }
-}
+export { Framer, ProtocolError } from '../../wire.js';
 
 /** Reads the fields of one framed message; every read is bounds-checked against the message end. */
 export class Reader {
@@ -227,125 +220,4 @@ export function emptyMessage(type: string): Buffer {
 /** Renders a type byte for error messages: `'Q'` or `0x00`. */
 export function typeName(code: number): string {
   return code >= 0x20 && code < 0x7f ? `'${String.fromCharCode(code)}'` : `0x${code.toString(16).padStart(2, '0')}`;
-}
-
-/**
- * Splits a byte stream into messages, holding at most one incomplete message. A message that sits in
- * one chunk is handed on as a view of that chunk; one that spans chunks is copied once, into a buffer
- * of exactly its size, allocated only when all of its bytes have arrived.
- */
-export abstract class Framer<M> {
-  private pieces: Buffer[] = [];
-  private piecesLen = 0;
-  /** Total size of the incomplete message once its header is known, else -1. */
-  private need = -1;
-  private failure: ProtocolError | undefined;
-
-  /** Bytes of an incomplete message held until the rest arrives. */
-  get buffered(): number {
-    return this.piecesLen;
-  }
-
-  /** The error that stopped this parser, if any: a failed parser rejects all further input. */
-  get error(): ProtocolError | undefined {
-    return this.failure;
-  }
-
-  /** Header size for the next message (4 untyped, 5 typed, 1 single-byte). */
-  protected abstract headerSize(): number;
-  /** Validates a header at `pos` of `buf` (it holds `headerSize()` bytes) and returns the full size. */
-  protected abstract frameSize(buf: Buffer, pos: number): number;
-  /** Decodes one complete message occupying `buf[pos, pos + size)`. */
-  protected abstract decode(buf: Buffer, pos: number, size: number): M;
-  /** Called after each message is decoded with the number of bytes still unparsed in this chunk. */
-  protected afterMessage(_m: M, _remaining: number): void {}
-
-  /** Drops any buffered bytes and clears a failure: only for a fresh stream (e.g. after TLS). */
-  protected resetFraming(): void {
-    this.pieces = [];
-    this.piecesLen = 0;
-    this.need = -1;
-    this.failure = undefined;
-  }
-
-  /**
-   * Feeds bytes in and returns the messages they complete, in order. Chunks may be split anywhere.
-   * Throws `ProtocolError` on malformed input; the parser then stays failed.
-   */
-  push(chunk: Buffer): M[] {
-    if (this.failure) throw this.failure;
-    const out: M[] = [];
-    try {
-      this.run(chunk, out);
-    } catch (e) {
-      this.failure = e instanceof ProtocolError ? e : new ProtocolError('malformed message', e instanceof Error ? e.message : String(e), e);
-      this.pieces = [];
-      this.piecesLen = 0;
-      throw this.failure;
-    }
-    return out;
-  }
-
-  private run(chunk: Buffer, out: M[]): void {
-    let pos = 0;
-    if (this.piecesLen > 0) {
-      const have = this.piecesLen + chunk.length;
-      if (this.need < 0) {
-        const h = this.headerSize();
-        if (have < h) {
-          this.hold(chunk);
-          return;
-        }
-        const head = Buffer.allocUnsafe(h);
-        this.gather(head, chunk);
-        this.need = this.frameSize(head, 0);
-      }
-      if (have < this.need) {
-        this.hold(chunk);
-        return;
-      }
-      const msg = Buffer.allocUnsafe(this.need);
-      const fromChunk = this.gather(msg, chunk);
-      this.pieces = [];
-      this.piecesLen = 0;
-      this.need = -1;
-      const m = this.decode(msg, 0, msg.length);
-      out.push(m);
-      this.afterMessage(m, chunk.length - fromChunk);
-      pos = fromChunk;
-    }
-    const end = chunk.length;
-    while (pos < end) {
-      const h = this.headerSize();
-      if (end - pos < h) break;
-      const size = this.frameSize(chunk, pos);
-      if (end - pos < size) {
-        this.need = size;
-        break;
-      }
-      const m = this.decode(chunk, pos, size);
-      pos += size;
-      out.push(m);
-      this.afterMessage(m, end - pos);
-    }
-    if (pos < end) this.hold(pos === 0 ? chunk : chunk.subarray(pos));
-  }
-
-  private hold(b: Buffer): void {
-    if (b.length === 0) return;
-    this.pieces.push(b);
-    this.piecesLen += b.length;
-  }
-
-  /** Fills `dst` from the held pieces and then the head of `chunk`; returns bytes taken from `chunk`. */
-  private gather(dst: Buffer, chunk: Buffer): number {
-    let off = 0;
-    for (const p of this.pieces) {
-      if (off >= dst.length) return 0;
-      off += p.copy(dst, off, 0, Math.min(p.length, dst.length - off));
-    }
-    const take = dst.length - off;
-    if (take > 0) chunk.copy(dst, off, 0, take);
-    return take;
-  }
 }
