@@ -22,6 +22,7 @@ import { isLoopbackHost } from '../../config/schema.js';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { SqlCommand } from '../../core/command.js';
 import type { SessionContext, Connection } from '../../core/sessions/types.js';
+import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import {
   Capability,
@@ -94,48 +95,9 @@ function loopback(remote: string | undefined): boolean {
 }
 
 /** Reads connection-phase messages from the agent, one at a time, across the switch to TLS. */
-class StartupReader {
-  readonly #queue: ClientMessage[] = [];
-  #wake: (() => void) | undefined;
-  #failure: unknown;
-  #socket: Socket | TLSSocket;
-  #onData = (chunk: Buffer): void => {
-    try {
-      this.#queue.push(...this.parser.push(chunk));
-    } catch (e) {
-      this.#failure = e;
-    }
-    this.#wake?.();
-  };
-  #onEnd = (): void => {
-    this.#failure ??= new GatehouseError('ERR_PROTOCOL', 'client closed the connection during the handshake');
-    this.#wake?.();
-  };
-
-  constructor(
-    socket: Socket,
-    readonly parser: ClientParser,
-  ) {
-    this.#socket = socket;
-    this.#attach();
-  }
-
-  get socket(): Socket | TLSSocket {
-    return this.#socket;
-  }
-
-  #attach(): void {
-    this.#socket.on('data', this.#onData);
-    this.#socket.on('end', this.#onEnd);
-    this.#socket.on('close', this.#onEnd);
-    this.#socket.on('error', this.#onEnd);
-  }
-
-  detach(): void {
-    this.#socket.off('data', this.#onData);
-    this.#socket.off('end', this.#onEnd);
-    this.#socket.off('close', this.#onEnd);
-    this.#socket.off('error', this.#onEnd);
+class StartupReader extends MessageReader<ClientMessage, ClientParser> {
+  constructor(socket: Socket, parser: ClientParser) {
+    super(socket, parser, { closed: () => new GatehouseError('ERR_PROTOCOL', 'client closed the connection during the handshake') });
   }
 
   /**
@@ -143,9 +105,9 @@ class StartupReader {
    * answer: the start of its TLS handshake may already have been read; it goes back to the socket.
    */
   async startTls(ctx: NonNullable<EngineContext['tls']>, signal: AbortSignal): Promise<void> {
-    if (this.#queue.length > 0) throw new GatehouseError('ERR_PROTOCOL', 'received unencrypted data after the SSL request');
+    if (this.pending > 0) throw new GatehouseError('ERR_PROTOCOL', 'received unencrypted data after the SSL request');
     this.detach();
-    const raw = this.#socket as Socket;
+    const raw = this.socket as Socket;
     raw.pause();
     const early = this.parser.takeTlsBytes();
     if (early.length > 0) raw.unshift(early);
@@ -162,26 +124,7 @@ class StartupReader {
       signal.removeEventListener('abort', onAbort);
     }
     this.parser.startTls();
-    this.#socket = tls;
-    this.#attach();
-  }
-
-  async next(signal: AbortSignal): Promise<ClientMessage> {
-    for (;;) {
-      const m = this.#queue.shift();
-      if (m) return m;
-      if (this.#failure) throw this.#failure;
-      if (signal.aborted) throw new GatehouseError('ERR_PROTOCOL', 'the handshake timed out');
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      this.#wake = undefined;
-    }
-  }
-
-  drain(): ClientMessage[] {
-    return this.#queue.splice(0);
+    this.replace(tls);
   }
 }
 
@@ -331,6 +274,8 @@ export class MysqlEngine implements Engine {
     const ctx = this.#ctx;
     const remote = raw.remoteAddress;
     const signal = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
+    // Not cleared: once the handshake is over nothing waits on it, and it fires once, harmlessly.
+    const deadline = new Deadline(signal, () => new GatehouseError('ERR_PROTOCOL', 'the handshake timed out'));
     const facts = this.#greetingFacts();
     const offered = facts.capabilities;
     const id = this.#nextId++;
@@ -344,13 +289,13 @@ export class MysqlEngine implements Engine {
     let encrypted = false;
     try {
       raw.write(seq.frame(server.handshakeV10({ serverVersion: facts.version, connectionId: id, authPluginData: generateScramble(), capabilities: offered, characterSet: 45, statusFlags: ServerStatus.AUTOCOMMIT, authPlugin: 'mysql_native_password' })));
-      let m = await reader.next(signal);
+      let m = await reader.next(deadline.expired);
       if (m.name === 'SSLRequest') {
         receive(m);
         if (!ctx.tls) throw new GatehouseError('ERR_PROTOCOL', 'SSL was requested but this listener has no certificate');
         await reader.startTls(ctx.tls, signal);
         encrypted = true;
-        m = await reader.next(signal);
+        m = await reader.next(deadline.expired);
       }
       if (m.name !== 'HandshakeResponse41') throw new GatehouseError('ERR_PROTOCOL', `expected a handshake response, got ${m.name}`);
       receive(m);
@@ -394,7 +339,7 @@ export class MysqlEngine implements Engine {
       else {
         socket.write(seq.frame(server.authSwitchRequest('mysql_clear_password')));
         parser.expectAuthResponse();
-        const pw = await reader.next(signal);
+        const pw = await reader.next(deadline.expired);
         if (pw.name !== 'AuthResponse') throw new GatehouseError('ERR_PROTOCOL', `expected the password, got ${pw.name}`);
         receive(pw);
         password = pw.data;

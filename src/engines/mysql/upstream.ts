@@ -11,10 +11,11 @@
  * the server for its RSA key) and `server-public-key=/path/key.pem` (the key, pinned).
  */
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
+import { Deadline, MessageReader, asUpstreamError, connectTcp, startTargetTls, targetTlsOptions, upstreamError, type TargetTlsOptions } from '../sockets.js';
 import { UpstreamAuthenticator } from './auth.js';
 import { Capability, MAX_ALLOWED_PACKET_LIMIT, PacketParser, Sequence, client, parseAuthPhasePacket, parseGreeting, type HandshakeV10, type Packet } from './protocol.js';
 
@@ -38,7 +39,7 @@ const SSL_MODES: readonly SslMode[] = ['disabled', 'preferred', 'required', 'ver
 /** Parses `mysql://user:pw@host:port/db?ssl-mode=…` plus the connection's `tls:` options. */
 export function mysqlTarget(conn: Connection): MysqlTarget {
   const u = new URL(conn.target);
-  const tlsOpt = conn.options.tls as { ca?: string; rejectUnauthorized?: boolean; servername?: string; cert?: string; key?: string } | undefined;
+  const tlsOpt = conn.options.tls as TargetTlsOptions | undefined;
   const q = (k: string): string | null => u.searchParams.get(k) ?? u.searchParams.get(k.replaceAll('-', '_')) ?? u.searchParams.get(k.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase()));
   const modeRaw = (q('ssl-mode') ?? (tlsOpt ? 'verify_identity' : 'disabled')).toLowerCase().replaceAll('-', '_') as SslMode;
   if (!SSL_MODES.includes(modeRaw)) throw new GatehouseError('ERR_CONFIG', `connection ${conn.name}: unsupported ssl-mode ${modeRaw}`);
@@ -57,14 +58,7 @@ export function mysqlTarget(conn: Connection): MysqlTarget {
   if (u.password !== '') target.password = decodeURIComponent(u.password);
   if (target.sslMode !== 'disabled') {
     const verify = target.sslMode === 'verify_ca' || target.sslMode === 'verify_identity';
-    target.tls = {
-      rejectUnauthorized: tlsOpt?.rejectUnauthorized ?? verify,
-      // No SNI for an IP address (RFC 6066); the certificate is then checked against `host`.
-      ...(tlsOpt?.servername !== undefined || isIP(host) === 0 ? { servername: tlsOpt?.servername ?? host } : {}),
-      ...(tlsOpt?.ca ? { ca: readFileSync(tlsOpt.ca) } : {}),
-      ...(tlsOpt?.cert && tlsOpt.key ? { cert: readFileSync(tlsOpt.cert), key: readFileSync(tlsOpt.key) } : {}),
-      ...(target.sslMode === 'verify_ca' ? { checkServerIdentity: () => undefined } : {}),
-    };
+    target.tls = targetTlsOptions(host, tlsOpt, verify, target.sslMode === 'verify_ca');
   }
   return target;
 }
@@ -93,102 +87,6 @@ export interface UpstreamLoginOptions {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-function upstreamError(detail: string, cause?: unknown): GatehouseError {
-  return new GatehouseError('ERR_UPSTREAM', 'could not connect to the target database', { detail, ...(cause === undefined ? {} : { cause }) });
-}
-
-/** Reads whole packets from a socket, one at a time. */
-class Reader {
-  readonly #queue: Packet[] = [];
-  #wake: (() => void) | undefined;
-  #failure: unknown;
-  #onData = (chunk: Buffer): void => {
-    try {
-      this.#queue.push(...this.parser.push(chunk));
-    } catch (e) {
-      this.#failure = e;
-    }
-    this.#notify();
-  };
-  #onEnd = (): void => {
-    this.#failure ??= upstreamError('the server closed the connection during the handshake');
-    this.#notify();
-  };
-  #onError = (e: Error): void => {
-    this.#failure ??= upstreamError(`${e.name}: ${e.message}`, e);
-    this.#notify();
-  };
-
-  constructor(
-    public socket: Socket | TLSSocket,
-    readonly parser: PacketParser,
-  ) {
-    this.#attach();
-  }
-
-  #attach(): void {
-    this.socket.on('data', this.#onData);
-    this.socket.on('end', this.#onEnd);
-    this.socket.on('close', this.#onEnd);
-    this.socket.on('error', this.#onError);
-  }
-
-  detach(): void {
-    this.socket.off('data', this.#onData);
-    this.socket.off('end', this.#onEnd);
-    this.socket.off('close', this.#onEnd);
-    this.socket.off('error', this.#onError);
-  }
-
-  replace(socket: Socket | TLSSocket): void {
-    this.detach();
-    this.socket = socket;
-    this.#attach();
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  async next(timedOut: Promise<never>): Promise<Packet> {
-    for (;;) {
-      const p = this.#queue.shift();
-      if (p) return p;
-      if (this.#failure) throw this.#failure;
-      await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), timedOut]);
-    }
-  }
-
-  drain(): Packet[] {
-    return this.#queue.splice(0);
-  }
-}
-
-function connectTcp(host: string, port: number, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ host, port, noDelay: true });
-    const fail = (e: Error): void => {
-      signal.removeEventListener('abort', onAbort);
-      s.destroy();
-      reject(upstreamError(`connect ${host}:${port}: ${e.message}`, e));
-    };
-    const onAbort = (): void => fail(new Error('timed out'));
-    s.once('connect', () => {
-      s.off('error', fail);
-      signal.removeEventListener('abort', onAbort);
-      resolve(s);
-    });
-    s.once('error', fail);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Connects and logs in to the target with the gateway's credentials. Throws `ERR_UPSTREAM` (the
  * server's or the network's words in `detail`, for the log only).
@@ -196,17 +94,16 @@ function connectTcp(host: string, port: number, signal: AbortSignal): Promise<So
 export async function connectUpstream(target: MysqlTarget, options: UpstreamLoginOptions): Promise<MysqlUpstream> {
   const signal = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
   let socket: Socket | TLSSocket = await connectTcp(target.host, target.port, signal);
-  let expire: (e: GatehouseError) => void = () => undefined;
-  const timedOut = new Promise<never>((_, reject) => (expire = reject));
-  timedOut.catch(() => undefined);
-  const onTimeout = (): void => expire(upstreamError('handshake timed out'));
-  signal.addEventListener('abort', onTimeout, { once: true });
+  const deadline = new Deadline(signal, () => upstreamError('handshake timed out'));
   // The server's rows may be as large as its max_allowed_packet allows (1 GiB at most).
   const parser = new PacketParser({ maxPayloadBytes: MAX_ALLOWED_PACKET_LIMIT });
-  const reader = new Reader(socket, parser);
+  const reader = new MessageReader<Packet>(socket, parser, {
+    closed: () => upstreamError('the server closed the connection during the handshake'),
+    error: (e) => upstreamError(`${e.name}: ${e.message}`, e),
+  });
   const seq = new Sequence();
   try {
-    const first = await reader.next(timedOut);
+    const first = await reader.next(deadline.expired);
     seq.receive(first);
     const greeting = parseGreeting(first);
     if (greeting.name === 'ErrPacket') throw upstreamError(`server refused the connection: ${greeting.code} ${greeting.message}`);
@@ -223,18 +120,9 @@ export async function connectUpstream(target: MysqlTarget, options: UpstreamLogi
       if (greeting.capabilities & Capability.SSL) {
         socket.write(seq.frame(auth.sslRequest(greeting, hs)));
         reader.detach();
-        const tls = tlsConnect({ host: target.host, ...target.tls, socket: socket as Socket });
-        await Promise.race([
-          new Promise<void>((resolve, reject) => {
-            tls.once('secureConnect', resolve);
-            tls.once('error', (e) => reject(upstreamError(`TLS to ${target.host}:${target.port}: ${e.message}`, e)));
-          }),
-          timedOut,
-        ]);
-        tls.setNoDelay(true);
-        socket = tls;
+        socket = await startTargetTls(socket as Socket, target.host, target.port, target.tls, deadline.expired);
         parser.assertEmpty('the server sent unencrypted data after the SSL request');
-        reader.replace(tls);
+        reader.replace(socket);
         encrypted = true;
       } else if (target.sslMode !== 'preferred') {
         throw upstreamError(`server at ${target.host}:${target.port} does not support TLS (ssl-mode=${target.sslMode})`);
@@ -243,7 +131,7 @@ export async function connectUpstream(target: MysqlTarget, options: UpstreamLogi
     socket.write(seq.frame(auth.handshakeResponse(greeting, hs, encrypted)));
     let statusFlags = greeting.statusFlags;
     while (!auth.authenticated) {
-      const p = await reader.next(timedOut);
+      const p = await reader.next(deadline.expired);
       seq.receive(p);
       const m = parseAuthPhasePacket(p, auth.capabilities);
       if (m.name === 'OkPacket') statusFlags = m.statusFlags;
@@ -251,14 +139,13 @@ export async function connectUpstream(target: MysqlTarget, options: UpstreamLogi
       if (reply) socket.write(seq.frame(reply));
     }
     reader.detach();
-    signal.removeEventListener('abort', onTimeout);
+    deadline.clear();
     return { socket, parser, greeting, capabilities: auth.capabilities, statusFlags, rest: reader.drain(), encrypted };
   } catch (e) {
-    signal.removeEventListener('abort', onTimeout);
+    deadline.clear();
     reader.detach();
     socket.destroy();
-    if (e instanceof GatehouseError) throw e.code === 'ERR_UPSTREAM' ? e : upstreamError(e.detail ?? e.message, e);
-    throw upstreamError(e instanceof Error ? e.message : String(e), e);
+    throw asUpstreamError(e);
   }
 }
 

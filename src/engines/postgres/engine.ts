@@ -16,6 +16,7 @@ import { TLSSocket } from 'node:tls';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
 import { isLoopbackHost } from '../../config/schema.js';
+import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CatalogResolver } from './catalog.js';
 import { initClassifier } from './classify.js';
@@ -33,54 +34,17 @@ interface CancelEntry {
 }
 
 /** Reads start-up phase messages from the agent, one at a time, across the switch to TLS. */
-class StartupReader {
-  readonly parser = new FrontendParser();
-  readonly #queue: FrontendMessage[] = [];
-  #wake: (() => void) | undefined;
-  #failure: unknown;
-  #socket: Socket | TLSSocket;
-  #onData = (chunk: Buffer): void => {
-    try {
-      this.#queue.push(...this.parser.push(chunk));
-    } catch (e) {
-      this.#failure = e;
-    }
-    this.#wake?.();
-  };
-  #onEnd = (): void => {
-    this.#failure ??= new GatehouseError('ERR_PROTOCOL', 'client closed the connection during start-up');
-    this.#wake?.();
-  };
-
+class StartupReader extends MessageReader<FrontendMessage, FrontendParser> {
   constructor(socket: Socket) {
-    this.#socket = socket;
-    this.#attach();
-  }
-
-  get socket(): Socket | TLSSocket {
-    return this.#socket;
-  }
-
-  #attach(): void {
-    this.#socket.on('data', this.#onData);
-    this.#socket.on('end', this.#onEnd);
-    this.#socket.on('close', this.#onEnd);
-    this.#socket.on('error', this.#onEnd);
-  }
-
-  detach(): void {
-    this.#socket.off('data', this.#onData);
-    this.#socket.off('end', this.#onEnd);
-    this.#socket.off('close', this.#onEnd);
-    this.#socket.off('error', this.#onEnd);
+    super(socket, new FrontendParser(), { closed: () => new GatehouseError('ERR_PROTOCOL', 'client closed the connection during start-up') });
   }
 
   /** Wraps the socket in server-side TLS; bytes the client sent in the clear before it are refused. */
   async startTls(ctx: NonNullable<EngineContext['tls']>, signal: AbortSignal): Promise<void> {
     this.parser.expectStartup();
-    if (this.#queue.length > 0) throw new GatehouseError('ERR_PROTOCOL', 'received unencrypted data after SSL request');
+    if (this.pending > 0) throw new GatehouseError('ERR_PROTOCOL', 'received unencrypted data after SSL request');
     this.detach();
-    const tls = new TLSSocket(this.#socket, { isServer: true, secureContext: ctx });
+    const tls = new TLSSocket(this.socket, { isServer: true, secureContext: ctx });
     // The start-up deadline covers the handshake too: a client that never finishes it is dropped.
     const onAbort = (): void => void tls.destroy(new GatehouseError('ERR_PROTOCOL', 'start-up timed out during the TLS handshake'));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -92,26 +56,7 @@ class StartupReader {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    this.#socket = tls;
-    this.#attach();
-  }
-
-  async next(signal: AbortSignal): Promise<FrontendMessage> {
-    for (;;) {
-      const m = this.#queue.shift();
-      if (m) return m;
-      if (this.#failure) throw this.#failure;
-      if (signal.aborted) throw new GatehouseError('ERR_PROTOCOL', 'start-up timed out');
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      this.#wake = undefined;
-    }
-  }
-
-  drain(): FrontendMessage[] {
-    return this.#queue.splice(0);
+    this.replace(tls);
   }
 }
 
@@ -202,11 +147,13 @@ export class PostgresEngine implements Engine {
     const remote = raw.remoteAddress;
     const reader = new StartupReader(raw);
     const signal = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
+    // Not cleared: once the start-up is over nothing waits on it, and it fires once, harmlessly.
+    const deadline = new Deadline(signal, () => new GatehouseError('ERR_PROTOCOL', 'start-up timed out'));
     let startup: StartupMessage | undefined;
     let encrypted = false;
     try {
       while (startup === undefined) {
-        const m = await reader.next(signal);
+        const m = await reader.next(deadline.expired);
         switch (m.name) {
           case 'SSLRequest':
             if (encrypted) throw new GatehouseError('ERR_PROTOCOL', 'SSLRequest inside TLS');
@@ -259,7 +206,7 @@ export class PostgresEngine implements Engine {
         throw new GatehouseError('ERR_TLS_REQUIRED', 'this gateway takes tokens only over TLS: connect with sslmode=require');
       }
       socket.write(backend.authenticationCleartextPassword());
-      const pw = await reader.next(signal);
+      const pw = await reader.next(deadline.expired);
       if (pw.name !== 'PasswordMessage' || pw.password === null) throw new GatehouseError('ERR_PROTOCOL', 'expected a password message');
       const token = pw.password.trim();
       if (token === '') throw new GatehouseError('ERR_UNAUTHENTICATED', 'an OIDC access token is required as the password');

@@ -4,11 +4,11 @@
  * (SCRAM-SHA-256, md5, cleartext, trust) and the startup replies up to the first ReadyForQuery.
  * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
-import { readFileSync } from 'node:fs';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
+import { Deadline, MessageReader, asUpstreamError, connectTcp, startTargetTls, targetTlsOptions, upstreamError, type TargetTlsOptions } from '../sockets.js';
 import { UpstreamAuthenticator } from './auth.js';
 import { BackendParser, frontend, type BackendKeyData, type BackendMessage, type ParameterStatus } from './protocol.js';
 
@@ -27,7 +27,7 @@ export interface UpstreamTarget {
 /** Parses `postgres://user:pw@host:port/db?sslmode=…` plus the connection's `tls:` options. */
 export function upstreamTarget(conn: Connection): UpstreamTarget {
   const u = new URL(conn.target);
-  const tlsOpt = conn.options.tls as { ca?: string; rejectUnauthorized?: boolean; servername?: string; cert?: string; key?: string } | undefined;
+  const tlsOpt = conn.options.tls as TargetTlsOptions | undefined;
   const mode = (u.searchParams.get('sslmode') ?? (tlsOpt ? 'verify-full' : 'disable')) as UpstreamTarget['sslmode'];
   if (!['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'allow'].includes(mode)) {
     throw new GatehouseError('ERR_CONFIG', `connection ${conn.name}: unsupported sslmode ${mode}`);
@@ -43,14 +43,7 @@ export function upstreamTarget(conn: Connection): UpstreamTarget {
   if (u.password !== '') target.password = decodeURIComponent(u.password);
   if (target.sslmode !== 'disable') {
     const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
-    target.tls = {
-      rejectUnauthorized: tlsOpt?.rejectUnauthorized ?? verify,
-      // No SNI for an IP address (RFC 6066); the certificate is then checked against `host`.
-      ...(tlsOpt?.servername !== undefined || isIP(host) === 0 ? { servername: tlsOpt?.servername ?? host } : {}),
-      ...(tlsOpt?.ca ? { ca: readFileSync(tlsOpt.ca) } : {}),
-      ...(tlsOpt?.cert && tlsOpt.key ? { cert: readFileSync(tlsOpt.cert), key: readFileSync(tlsOpt.key) } : {}),
-      ...(target.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
-    };
+    target.tls = targetTlsOptions(host, tlsOpt, verify, target.sslmode === 'verify-ca');
   }
   return target;
 }
@@ -68,100 +61,6 @@ export interface Upstream {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-function upstreamError(detail: string, cause?: unknown): GatehouseError {
-  return new GatehouseError('ERR_UPSTREAM', 'could not connect to the target database', { detail, cause });
-}
-
-/** Reads whole backend messages from a socket, one at a time. */
-class Reader {
-  readonly #queue: BackendMessage[] = [];
-  #wake: (() => void) | undefined;
-  #failure: unknown;
-  #onData = (chunk: Buffer): void => {
-    try {
-      this.#queue.push(...this.parser.push(chunk));
-    } catch (e) {
-      this.#failure = e;
-    }
-    this.#notify();
-  };
-  #onEnd = (): void => {
-    this.#failure ??= upstreamError('the server closed the connection during start-up');
-    this.#notify();
-  };
-  #onError = (e: Error): void => {
-    this.#failure ??= upstreamError(`${e.name}: ${e.message}`, e);
-    this.#notify();
-  };
-
-  constructor(
-    public socket: Socket | TLSSocket,
-    readonly parser: BackendParser,
-  ) {
-    this.#attach();
-  }
-
-  #attach(): void {
-    this.socket.on('data', this.#onData);
-    this.socket.on('end', this.#onEnd);
-    this.socket.on('close', this.#onEnd);
-    this.socket.on('error', this.#onError);
-  }
-
-  detach(): void {
-    this.socket.off('data', this.#onData);
-    this.socket.off('end', this.#onEnd);
-    this.socket.off('close', this.#onEnd);
-    this.socket.off('error', this.#onError);
-  }
-
-  /** Switches to a new (TLS) socket over the same stream. */
-  replace(socket: Socket | TLSSocket): void {
-    this.detach();
-    this.socket = socket;
-    this.#attach();
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  async next(): Promise<BackendMessage> {
-    for (;;) {
-      const m = this.#queue.shift();
-      if (m) return m;
-      if (this.#failure) throw this.#failure;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-
-  drain(): BackendMessage[] {
-    return this.#queue.splice(0);
-  }
-}
-
-function connectTcp(host: string, port: number, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ host, port, noDelay: true });
-    const fail = (e: Error): void => {
-      signal.removeEventListener('abort', onAbort);
-      s.destroy();
-      reject(upstreamError(`connect ${host}:${port}: ${e.message}`, e));
-    };
-    // Removed once connected: the start-up deadline must not destroy a live session's socket.
-    const onAbort = (): void => fail(new Error('timed out'));
-    s.once('connect', () => {
-      s.off('error', fail);
-      signal.removeEventListener('abort', onAbort);
-      resolve(s);
-    });
-    s.once('error', fail);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Startup parameters an agent may pass through to the target (the rest stay at the gateway). */
 export const PASSTHROUGH_PARAMS = new Set(['application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits']);
 
@@ -172,33 +71,22 @@ export const PASSTHROUGH_PARAMS = new Set(['application_name', 'client_encoding'
 export async function connectUpstream(target: UpstreamTarget, clientParams: Readonly<Record<string, string>>): Promise<Upstream> {
   const signal = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
   let socket: Socket | TLSSocket = await connectTcp(target.host, target.port, signal);
-  // One deadline for the whole start-up (one listener, not one per message).
-  let expire: (e: GatehouseError) => void = () => undefined;
-  const timedOut = new Promise<never>((_, reject) => (expire = reject));
-  timedOut.catch(() => undefined);
-  const onTimeout = (): void => expire(upstreamError('start-up timed out'));
-  signal.addEventListener('abort', onTimeout, { once: true });
+  const deadline = new Deadline(signal, () => upstreamError('start-up timed out'));
   const parser = new BackendParser();
-  const reader = new Reader(socket, parser);
+  const reader = new MessageReader<BackendMessage>(socket, parser, {
+    closed: () => upstreamError('the server closed the connection during start-up'),
+    error: (e) => upstreamError(`${e.name}: ${e.message}`, e),
+  });
   try {
     if (target.sslmode !== 'disable') {
       parser.expectEncryptionResponse();
       socket.write(frontend.sslRequest());
-      const answer = await Promise.race([reader.next(), timedOut]);
+      const answer = await reader.next(deadline.expired);
       if (answer.name !== 'EncryptionResponse') throw upstreamError(`unexpected ${answer.name} in answer to SSLRequest`);
       if (answer.accepted) {
         reader.detach();
-        const tls = tlsConnect({ host: target.host, ...target.tls, socket: socket as Socket });
-        await Promise.race([
-          new Promise<void>((resolve, reject) => {
-            tls.once('secureConnect', resolve);
-            tls.once('error', (e) => reject(upstreamError(`TLS to ${target.host}:${target.port}: ${e.message}`, e)));
-          }),
-          timedOut,
-        ]);
-        tls.setNoDelay(true);
-        socket = tls;
-        reader.replace(tls);
+        socket = await startTargetTls(socket as Socket, target.host, target.port, target.tls, deadline.expired);
+        reader.replace(socket);
       } else if (target.sslmode !== 'prefer') {
         throw upstreamError(`server at ${target.host}:${target.port} refused TLS (sslmode=${target.sslmode})`);
       }
@@ -210,7 +98,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
     const parameters: ParameterStatus[] = [];
     let key: BackendKeyData | undefined;
     for (;;) {
-      const m = await Promise.race([reader.next(), timedOut]);
+      const m = await reader.next(deadline.expired);
       switch (m.name) {
         case 'ErrorResponse':
           throw upstreamError(`server refused the login: ${m.code} ${m.message}`);
@@ -226,7 +114,7 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
         case 'ReadyForQuery':
           if (!auth.authenticated) throw upstreamError('ReadyForQuery before authentication');
           reader.detach();
-          signal.removeEventListener('abort', onTimeout);
+          deadline.clear();
           return { socket, parser, parameters, key, rest: reader.drain() };
         default:
           if (m.name.startsWith('Authentication')) {
@@ -238,11 +126,10 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Read
       }
     }
   } catch (e) {
-    signal.removeEventListener('abort', onTimeout);
+    deadline.clear();
     reader.detach();
     socket.destroy();
-    if (e instanceof GatehouseError) throw e.code === 'ERR_UPSTREAM' ? e : upstreamError(e.detail ?? e.message, e);
-    throw upstreamError(e instanceof Error ? e.message : String(e), e);
+    throw asUpstreamError(e);
   }
 }
 
