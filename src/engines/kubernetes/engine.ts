@@ -44,6 +44,7 @@ import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { CommandDecision, RuleRef } from '../../core/policy/types.js';
 import type { Connection, SessionContext } from '../../core/sessions/types.js';
+import { bind } from '../listener.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CHANNEL_PROTOCOLS, ExecProxy } from './exec.js';
 import { forwardHeaders, impersonationFor, impersonationHeaders, parseMediaType, responseHeaders, type HeaderMap } from './headers.js';
@@ -204,16 +205,7 @@ export class KubernetesEngine implements Engine {
       socket.on('error', () => socket.destroy());
       http.emit('connection', socket);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (e) => this.#log.error({ err: e }, 'kubernetes listener error'));
-    const a = server.address();
-    const address = { host, port: typeof a === 'object' && a ? a.port : port };
+    const address = await bind(server, host, port, this.#log, 'kubernetes');
     return {
       protocol: 'kubernetes',
       address,

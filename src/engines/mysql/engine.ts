@@ -16,12 +16,13 @@
  * those that shape packets (CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, transactions) are asked of
  * the target exactly as the agent negotiated them, so answers pass through unchanged.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { isLoopbackHost } from '../../config/schema.js';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { SqlCommand } from '../../core/command.js';
 import type { SessionContext, Connection } from '../../core/sessions/types.js';
+import { listenTcp } from '../listener.js';
 import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import {
@@ -140,7 +141,6 @@ export class MysqlEngine implements Engine {
   readonly #catalogs = new Map<string, MysqlCatalog>();
   readonly #known = new Map<string, Known>();
   readonly #live = new Map<number, MysqlProxy>();
-  readonly #sockets = new Set<Socket>();
   #nextId = 1;
 
   constructor(ctx: EngineContext) {
@@ -148,27 +148,21 @@ export class MysqlEngine implements Engine {
   }
 
   async listen(host: string, port: number): Promise<EngineListener> {
-    const srv: Server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen({ host, port }, () => {
-        srv.off('error', reject);
-        resolve();
-      });
+    const listener = await listenTcp(host, port, {
+      logger: this.#ctx.logger,
+      name: 'mysql',
+      startup: (socket) => this.#startup(socket),
+      unexpected: 'mysql handshake failed unexpectedly',
+      endSessions: () => {
+        for (const p of this.#live.values()) p.shutdown('gateway shutting down');
+      },
     });
-    srv.on('error', (e) => this.#ctx.logger.error({ err: e }, 'mysql listener error'));
-    const a = srv.address();
-    const address = { host, port: typeof a === 'object' && a ? a.port : port };
     this.#probe();
     return {
       protocol: 'mysql',
-      address,
+      address: listener.address,
       close: async () => {
-        await new Promise<void>((resolve) => {
-          srv.close(() => resolve());
-          for (const p of this.#live.values()) p.shutdown('gateway shutting down');
-          for (const s of this.#sockets) s.destroy();
-        });
+        await listener.close();
         await Promise.all([...this.#catalogs.values()].map((c) => c.close()));
       },
     };
@@ -232,16 +226,6 @@ export class MysqlEngine implements Engine {
     let t = this.#targets.get(conn.name);
     if (!t) this.#targets.set(conn.name, (t = mysqlTarget(conn)));
     return t;
-  }
-
-  #accept(socket: Socket): void {
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined);
-    this.#startup(socket).catch((e: unknown) => {
-      this.#ctx.logger.error({ err: e }, 'mysql handshake failed unexpectedly');
-      socket.destroy();
-    });
   }
 
   /** Refuses the login with an ERR packet and closes. */

@@ -11,11 +11,12 @@
  * BackendKeyData carries a key of the gateway's own, mapped to the target's for CancelRequest.
  */
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
 import { isLoopbackHost } from '../../config/schema.js';
+import { listenTcp } from '../listener.js';
 import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CatalogResolver } from './catalog.js';
@@ -67,7 +68,6 @@ export class PostgresEngine implements Engine {
   readonly #catalogs = new Map<string, CatalogResolver>();
   readonly #targets = new Map<string, UpstreamTarget>();
   readonly #live = new Set<PgProxy>();
-  readonly #sockets = new Set<Socket>();
 
   constructor(ctx: EngineContext) {
     this.#ctx = ctx;
@@ -75,26 +75,20 @@ export class PostgresEngine implements Engine {
 
   async listen(host: string, port: number): Promise<EngineListener> {
     await initClassifier();
-    const server: Server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const listener = await listenTcp(host, port, {
+      logger: this.#ctx.logger,
+      name: 'postgres',
+      startup: (socket) => this.#startup(socket),
+      unexpected: 'postgres start-up failed unexpectedly',
+      endSessions: () => {
+        for (const p of this.#live) p.shutdown('gateway shutting down');
+      },
     });
-    server.on('error', (e) => this.#ctx.logger.error({ err: e }, 'postgres listener error'));
-    const a = server.address();
-    const address = { host, port: typeof a === 'object' && a ? a.port : port };
     return {
       protocol: 'postgres',
-      address,
+      address: listener.address,
       close: async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          for (const p of this.#live) p.shutdown('gateway shutting down');
-          for (const s of this.#sockets) s.destroy();
-        });
+        await listener.close();
         await Promise.all([...this.#catalogs.values()].map((c) => c.close().catch(() => undefined)));
       },
     };
@@ -121,16 +115,6 @@ export class PostgresEngine implements Engine {
       this.#catalogs.set(conn.name, c);
     }
     return c;
-  }
-
-  #accept(socket: Socket): void {
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined);
-    this.#startup(socket).catch((e: unknown) => {
-      this.#ctx.logger.error({ err: e }, 'postgres start-up failed unexpectedly');
-      socket.destroy();
-    });
   }
 
   /** Refuses the start-up with a FATAL ErrorResponse and closes. */

@@ -24,6 +24,7 @@ import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Connection, SessionContext } from '../../core/sessions/types.js';
+import { bind } from '../listener.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { Forwarding, ForwardingAgent } from './forwarding.js';
 import { loadOrCreateHostKey, tooOpen } from './host-key.js';
@@ -308,16 +309,7 @@ export class SshEngine implements Engine {
       const c = new GatewayConnection(ctx, client, info, (gone) => this.#live.delete(gone));
       this.#live.add(c);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (e: Error) => ctx.logger.error({ err: e }, 'ssh listener error'));
-    const a = server.address();
-    const address = { host, port: typeof a === 'object' && a ? a.port : port };
+    const address = await bind(server, host, port, ctx.logger, 'ssh');
     ctx.logger.info({ address: `${host}:${address.port}`, fingerprint: hk.fingerprint }, `ssh listener on ${host}:${address.port}, host key ${hk.type} ${hk.fingerprint}`);
     return {
       protocol: 'ssh',
