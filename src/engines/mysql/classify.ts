@@ -56,6 +56,7 @@
 import maria from 'node-sql-parser/build/mariadb.js';
 import mysql from 'node-sql-parser/build/mysql.js';
 import type { SqlStatement, SqlStatementType, SqlTableRef } from '../../core/command.js';
+import { Lru, freezeStatements } from '../sql-cache.js';
 
 export interface MysqlClassifierOptions {
   /** Parse results kept, by exact text. Default 5000. */
@@ -76,16 +77,15 @@ export interface ClassifyOptions {
   noBackslashEscapes?: boolean;
 }
 
-let cacheEntries = 5000;
 let maxCachedTextLength = 65536;
 let maxStatementLength = 1024 * 1024;
 let dialect: 'mariadb' | 'mysql' = 'mariadb';
-const cache = new Map<string, readonly SqlStatement[]>();
+const cache = new Lru<readonly SqlStatement[]>(5000);
 const parsers = { mariadb: new maria.Parser(), mysql: new mysql.Parser() };
 
 /** Applies options (cache size, limits, grammar order). Not required before use. */
 export function configureMysqlClassifier(options: MysqlClassifierOptions = {}): void {
-  if (options.cacheEntries !== undefined) cacheEntries = Math.max(0, Math.floor(options.cacheEntries));
+  if (options.cacheEntries !== undefined) cache.capacity = shapes.capacity = Math.max(0, Math.floor(options.cacheEntries));
   if (options.maxCachedTextLength !== undefined) maxCachedTextLength = Math.max(0, Math.floor(options.maxCachedTextLength));
   if (options.maxStatementLength !== undefined) maxStatementLength = Math.max(1, Math.floor(options.maxStatementLength));
   if (options.dialect !== undefined) dialect = options.dialect;
@@ -106,29 +106,17 @@ export function clearMysqlClassifierCache(): void {
 export function classifyMysql(text: string, options: ClassifyOptions = {}): readonly SqlStatement[] {
   const key = `${options.noBackslashEscapes === undefined ? '?' : options.noBackslashEscapes ? 'n' : 'b'}${text}`;
   const hit = cache.get(key);
-  if (hit) {
-    cache.delete(key);
-    cache.set(key, hit);
-    return hit;
-  }
-  const cacheable = text.length <= maxCachedTextLength && cacheEntries > 0;
+  if (hit) return hit;
+  const cacheable = text.length <= maxCachedTextLength && cache.capacity > 0;
   const shape = cacheable ? shapeOf(text) : undefined;
   if (shape) {
     const known = shapes.get(shape.key);
-    if (known) {
-      shapes.delete(shape.key);
-      shapes.set(shape.key, known);
-      return deepFreeze(known.map((st, k) => ({ ...st, text: shape.texts[k]! })));
-    }
+    if (known) return freezeStatements(known.map((st, k) => ({ ...st, text: shape.texts[k]! })));
   }
-  const result = deepFreeze(classifyUncached(text, options.noBackslashEscapes));
+  const result = freezeStatements(classifyUncached(text, options.noBackslashEscapes));
   if (cacheable) {
     cache.set(key, result);
-    if (cache.size > cacheEntries) cache.delete(cache.keys().next().value!);
-    if (shape && shapeFits(result, shape)) {
-      shapes.set(shape.key, result);
-      if (shapes.size > cacheEntries) shapes.delete(shapes.keys().next().value!);
-    }
+    if (shape && shapeFits(result, shape)) shapes.set(shape.key, result);
   }
   return result;
 }
@@ -153,7 +141,7 @@ interface Shape {
   numbers: string[];
 }
 
-const shapes = new Map<string, readonly SqlStatement[]>();
+const shapes = new Lru<readonly SqlStatement[]>(cache.capacity);
 
 function isDigits(s: string): boolean {
   for (let k = 0; k < s.length; k++) {
@@ -203,17 +191,6 @@ function shapeFits(result: readonly SqlStatement[], shape: Shape): boolean {
     if (st.tables.some((t) => fromLiteral(t.name)) || st.functions.some(fromLiteral) || (st.columns ?? []).some(fromLiteral)) return false;
   }
   return true;
-}
-
-function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
-  for (const s of stmts) {
-    for (const t of s.tables) Object.freeze(t);
-    Object.freeze(s.tables);
-    Object.freeze(s.functions);
-    if (s.columns) Object.freeze(s.columns);
-    Object.freeze(s);
-  }
-  return Object.freeze(stmts);
 }
 
 function unknown(text: string, reason: string): SqlStatement {

@@ -34,6 +34,7 @@
 import { loadModule, normalizeSync, parseSync } from 'libpg-query';
 import type { SqlStatement, SqlStatementType, SqlTableRef } from '../../core/command.js';
 import { GatehouseError } from '../../core/errors.js';
+import { Lru, freezeStatements } from '../sql-cache.js';
 
 export interface ClassifierOptions {
   /** Parse results kept, by exact text. Default 5000. */
@@ -44,25 +45,22 @@ export interface ClassifierOptions {
 
 let loaded = false;
 let loading: Promise<void> | undefined;
-let cacheEntries = 5000;
 let maxCachedTextLength = 65536;
-const cache = new Map<string, readonly SqlStatement[]>();
+const cache = new Lru<readonly SqlStatement[]>(5000);
 /**
  * Single-statement results by normalized text (constants replaced by `$n`, as pg_stat_statements
  * does): texts that differ only in their constants classify alike, so `… WHERE id = 1` and
  * `… WHERE id = 2` parse once. Only the statement's `text` differs, and it is the query's own.
  */
-const shapes = new Map<string, SqlStatement>();
+const shapes = new Lru<SqlStatement>(cache.capacity);
 
 /**
  * Loads the parser (≈ 65 ms, once per process). Must resolve before `classifyPostgres` is called.
  * Calling it again only applies new cache options.
  */
 export async function initClassifier(options: ClassifierOptions = {}): Promise<void> {
-  if (options.cacheEntries !== undefined) cacheEntries = Math.max(0, Math.floor(options.cacheEntries));
+  if (options.cacheEntries !== undefined) cache.capacity = shapes.capacity = Math.max(0, Math.floor(options.cacheEntries));
   if (options.maxCachedTextLength !== undefined) maxCachedTextLength = Math.max(0, Math.floor(options.maxCachedTextLength));
-  while (cache.size > cacheEntries) cache.delete(cache.keys().next().value!);
-  while (shapes.size > cacheEntries) shapes.delete(shapes.keys().next().value!);
   loading ??= loadModule().then(() => {
     loaded = true;
   });
@@ -82,12 +80,8 @@ export function clearClassifierCache(): void {
 export function classifyPostgres(text: string): readonly SqlStatement[] {
   if (!loaded) throw new GatehouseError('ERR_INTERNAL', 'internal error', { detail: 'classifyPostgres() called before initClassifier() resolved' });
   const hit = cache.get(text);
-  if (hit) {
-    cache.delete(text);
-    cache.set(text, hit);
-    return hit;
-  }
-  const cacheable = text.length <= maxCachedTextLength && cacheEntries > 0;
+  if (hit) return hit;
+  const cacheable = text.length <= maxCachedTextLength && cache.capacity > 0;
   let shapeKey: string | undefined;
   if (cacheable && !text.includes('\0')) {
     try {
@@ -96,18 +90,14 @@ export function classifyPostgres(text: string): readonly SqlStatement[] {
       shapeKey = undefined;
     }
     const shape = shapeKey === undefined ? undefined : shapes.get(shapeKey);
-    if (shape) {
-      shapes.delete(shapeKey!);
-      shapes.set(shapeKey!, shape);
-      return Object.freeze([Object.freeze({ ...shape, text: ownText(text) })]);
-    }
+    if (shape) return Object.freeze([Object.freeze({ ...shape, text: ownText(text) })]);
   }
-  const result = deepFreeze(classifyUncached(text));
+  const result = freezeStatements(classifyUncached(text));
   if (cacheable) {
-    remember(cache, text, result);
+    cache.set(text, result);
     const only = result[0];
     // Only when the statement's text is the whole query (nothing trimmed off around it).
-    if (shapeKey !== undefined && result.length === 1 && only !== undefined && only.type !== 'unknown' && only.text === ownText(text)) remember(shapes, shapeKey, only);
+    if (shapeKey !== undefined && result.length === 1 && only !== undefined && only.type !== 'unknown' && only.text === ownText(text)) shapes.set(shapeKey, only);
   }
   return result;
 }
@@ -116,22 +106,6 @@ export function classifyPostgres(text: string): readonly SqlStatement[] {
 function ownText(text: string): string {
   const t = text.trim();
   return t.endsWith(';') ? t.slice(0, -1).trimEnd() : t;
-}
-
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.set(key, value);
-  if (map.size > cacheEntries) map.delete(map.keys().next().value!);
-}
-
-function deepFreeze(stmts: SqlStatement[]): readonly SqlStatement[] {
-  for (const s of stmts) {
-    for (const t of s.tables) Object.freeze(t);
-    Object.freeze(s.tables);
-    Object.freeze(s.functions);
-    if (s.columns) Object.freeze(s.columns);
-    Object.freeze(s);
-  }
-  return Object.freeze(stmts);
 }
 
 function unknown(text: string, reason: string): SqlStatement {
