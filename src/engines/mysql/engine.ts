@@ -23,6 +23,7 @@ import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { SqlCommand } from '../../core/command.js';
 import type { SessionContext, Connection } from '../../core/sessions/types.js';
 import { listenTcp } from '../listener.js';
+import { sessionEndedBy } from '../session-end.js';
 import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import {
@@ -350,7 +351,7 @@ export class MysqlEngine implements Engine {
         throw new GatehouseError('ERR_UPSTREAM', `the target database does not support ${missing.join(', ')}, which this client uses; reconnect`);
       }
       // Expired, revoked or killed while the target login was under way: the proxy would never hear of it.
-      if (session.ended.aborted) throw new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${String(session.ended.reason ?? 'session ended')}`);
+      if (session.ended.aborted) throw sessionEndedBy(session.ended);
       socket.write(seq.frame(server.ok({ statusFlags: upstream.statusFlags & (ServerStatus.AUTOCOMMIT | ServerStatus.IN_TRANS | ServerStatus.NO_BACKSLASH_ESCAPES) }, caps)));
       parser.expectCommands();
       reader.detach();

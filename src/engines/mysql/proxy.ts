@@ -36,6 +36,7 @@ import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { CommandDecision, Decision } from '../../core/policy/types.js';
 import type { SessionContext } from '../../core/sessions/types.js';
+import { endSessionOn, sessionEnded } from '../session-end.js';
 import { classifyMysql, mysqlUseTarget } from './classify.js';
 import {
   Capability,
@@ -201,14 +202,7 @@ export class MysqlProxy {
     const { client, server: srv } = o;
     client.on('data', this.#onClientData);
     srv.on('data', this.#onServerData);
-    client.on('error', (e) => this.#end(`client error: ${e.message}`, false));
-    srv.on('error', (e) => this.#end(`target error: ${e.message}`, true, new GatehouseError('ERR_UPSTREAM', 'lost the connection to the target database', { detail: e.message })));
-    client.on('close', () => this.#end('client disconnected', false));
-    srv.on('close', () => this.#end('target closed the connection', true, new GatehouseError('ERR_UPSTREAM', 'the target database closed the connection')));
-    this.#session.ended.addEventListener('abort', () => {
-      const reason = String(this.#session.ended.reason ?? 'session ended');
-      this.#end(reason, true, new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${reason}`));
-    });
+    endSessionOn(client, srv, this.#session.ended, (reason, tellClient, err) => this.#end(reason, tellClient, err));
     this.#armIdle();
     if (o.pendingServer.length > 0) this.#fromServer(o.pendingServer, undefined);
     if (o.pendingClient.length > 0) {
@@ -227,7 +221,7 @@ export class MysqlProxy {
 
   /** Ends the session from outside (listener closing, `KILL` from another of the agent's connections). */
   shutdown(reason: string): void {
-    this.#end(reason, true, new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${reason}`));
+    this.#end(reason, true, sessionEnded(reason));
   }
 
   /** Stops the statement running for this session, if any (`KILL QUERY` from another connection). */

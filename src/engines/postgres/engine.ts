@@ -17,6 +17,7 @@ import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { Connection } from '../../core/sessions/types.js';
 import { isLoopbackHost } from '../../config/schema.js';
 import { listenTcp } from '../listener.js';
+import { sessionEndedBy } from '../session-end.js';
 import { Deadline, MessageReader } from '../sockets.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CatalogResolver } from './catalog.js';
@@ -199,7 +200,7 @@ export class PostgresEngine implements Engine {
       const target = this.#target(conn);
       upstream = await connectUpstream(target, params);
       // Expired, revoked or killed while the target login was under way: the proxy would never hear of it.
-      if (session.ended.aborted) throw new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${String(session.ended.reason ?? 'session ended')}`);
+      if (session.ended.aborted) throw sessionEndedBy(session.ended);
       const catalog = this.#catalog(conn, target);
 
       // The agent's view of the start-up: the target's parameters, the gateway's cancel key.

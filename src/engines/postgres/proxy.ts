@@ -23,6 +23,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { ColumnRef, ValueMasker } from '../../core/masking/types.js';
 import type { CommandDecision, Decision } from '../../core/policy/types.js';
 import type { SessionContext } from '../../core/sessions/types.js';
+import { endSessionOn, sessionEnded } from '../session-end.js';
 import type { CatalogResolver, ResolvedColumn } from './catalog.js';
 import { classifyPostgres } from './classify.js';
 import {
@@ -135,14 +136,7 @@ export class PgProxy {
     const { client, server } = o;
     this.#toServer = new Pump(client, o.clientParser, server, (m) => this.#fromClient(m), (e) => this.#protocolFailure(e, 'client'));
     this.#toClient = new Pump(server, o.serverParser, client, (m) => this.#fromServer(m), (e) => this.#protocolFailure(e, 'server'));
-    client.on('error', (e) => this.#end(`client error: ${e.message}`, false));
-    server.on('error', (e) => this.#end(`target error: ${e.message}`, true, new GatehouseError('ERR_UPSTREAM', 'lost the connection to the target database', { detail: e.message })));
-    client.on('close', () => this.#end('client disconnected', false));
-    server.on('close', () => this.#end('target closed the connection', true, new GatehouseError('ERR_UPSTREAM', 'the target database closed the connection')));
-    this.#session.ended.addEventListener('abort', () => {
-      const reason = String(this.#session.ended.reason ?? 'session ended');
-      this.#end(reason, true, new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${reason}`));
-    });
+    endSessionOn(client, server, this.#session.ended, (reason, tellClient, err) => this.#end(reason, tellClient, err));
     this.#armIdle();
     this.#toClient.inject(o.pendingServer);
     this.#toServer.inject(o.pendingClient);
@@ -159,7 +153,7 @@ export class PgProxy {
 
   /** Ends the session from outside (listener closing). */
   shutdown(reason: string): void {
-    this.#end(reason, true, new GatehouseError('ERR_SESSION_ENDED', `terminating connection: ${reason}`));
+    this.#end(reason, true, sessionEnded(reason));
   }
 
   // --- lifetime --------------------------------------------------------------------------------
