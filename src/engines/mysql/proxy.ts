@@ -494,7 +494,13 @@ export class MysqlProxy {
   }
 
   #start(m: { sequenceId: number; payload: Buffer; raw: Buffer }, init: Partial<Op> & { kind: ResponseKind }, columns?: readonly ColumnDefinition[]): void {
-    this.#op = {
+    this.#op = this.#newOp(init, columns);
+    this.#forward(m);
+  }
+
+  /** The answer to follow for a command: `init` over the defaults. */
+  #newOp(init: Partial<Op> & { kind: ResponseKind }, columns?: readonly ColumnDefinition[]): Op {
+    return {
       reader: new ResponseReader(init.kind, { capabilities: this.#caps, ...(columns ? { columns } : {}) }),
       t0: performance.now(),
       record: false,
@@ -508,7 +514,6 @@ export class MysqlProxy {
       resync: false,
       ...init,
     };
-    this.#forward(m);
   }
 
   #classify(text: string): SqlCommand {
@@ -925,23 +930,12 @@ export class MysqlProxy {
     if (!op.internal) this.#answering = false;
     if (op.resync && !this.#closed) {
       // Which database is current after a command with USE (it may have failed midway): ask.
-      this.#op = {
+      this.#op = this.#newOp({
         kind: 'query',
-        reader: new ResponseReader('query', { capabilities: this.#caps }),
         internal: (values) => {
           this.#database = values[0]?.toLowerCase() ?? undefined;
         },
-        t0: performance.now(),
-        record: false,
-        results: 0,
-        rows: 0,
-        sample: [],
-        suppress: false,
-        allowInfile: false,
-        infile: false,
-        infileBytes: 0,
-        resync: false,
-      };
+      });
       this.#database = undefined;
       this.#serverSeq.reset();
       this.#toServer(this.#serverSeq.frame(clientPackets.query('SELECT DATABASE()')));
