@@ -23,15 +23,10 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { arg, args, freePort, median, startRelay, waitPort } from './support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : Number(args[i + 1]);
-};
 const RUNS = arg('runs', 5);
 const QUERIES = arg('queries', 20000);
 const ROWS = arg('rows', 10000);
@@ -49,33 +44,6 @@ function sh(cmd: string, argv: string[], input?: string): string {
 
 function root(sql: string): string {
   return sh('mysql', ['--no-defaults', '-h', '127.0.0.1', '-u', 'root', '--batch', '--skip-column-names'], sql);
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function waitPort(port: number, what: string): Promise<void> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`${what} did not start`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Target {
@@ -155,12 +123,6 @@ const ANALYSIS = [
   'Two things keep the engine\'s own share small: statements that differ only in their literals share one classification (the shape cache: 8.5 µs instead of about 450 µs of grammar per statement), and result packets that need no rewriting are forwarded as the chunk they arrived in.',
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gh-bench-mysql-'));
   const children: ChildProcess[] = [];
@@ -214,22 +176,14 @@ async function main(): Promise<void> {
     if (PROFILE) process.stderr.write(`CPU profile of Gatehouse: ${profiles}\n`);
     const gw = spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), ...cli, 'serve', '--config', join(dir, 'gatehouse.yaml')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(gw);
-    await waitPort(gwPort, 'Gatehouse');
-    await waitPort(httpPort, 'Gatehouse HTTP');
+    await waitPort(gwPort, 'Gatehouse', 60_000);
+    await waitPort(httpPort, 'Gatehouse HTTP', 60_000);
     const token = sh(process.execPath, [...cli, 'token', '--sub', 'bench-agent', '--groups', 'bench', '--ttl', '4h', '--config', join(dir, 'gatehouse.yaml')]).trim();
 
     // A TCP relay in Node with no logic at all: what one more hop through a Node process costs here.
-    const relayPort = await freePort();
-    const relay = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const net = require('node:net'); net.createServer({ noDelay: true }, (c) => { const u = net.connect({ host: '127.0.0.1', port: 3306, noDelay: true }); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); }).listen(${relayPort}, '127.0.0.1');`,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { child: relay, port: relayPort } = await startRelay(3306);
     children.push(relay);
-    await waitPort(relayPort, 'the relay');
+    await waitPort(relayPort, 'the relay', 60_000);
 
     const targets: Target[] = [
       { name: 'direct', port: 3306, user: USER, password: PASSWORD, schema: DB },

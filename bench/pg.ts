@@ -16,15 +16,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { arg, freePort, median, startRelay, waitPort } from './support.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : Number(args[i + 1]);
-};
 const DURATION = arg('duration', 10);
 const RUNS = arg('runs', 3);
 const SCALE = arg('scale', 10);
@@ -33,33 +28,6 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync(cmd, argv, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function waitPort(port: number, what: string): Promise<void> {
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`${what} did not start`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Target {
@@ -76,12 +44,6 @@ function pgbench(t: Target, extra: string[]): { tps: number; latencyMs: number }
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
   if (!Number.isFinite(tps)) throw new Error(`pgbench output not understood:\n${out}`);
   return { tps, latencyMs };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -147,15 +109,7 @@ async function main(): Promise<void> {
     const token = sh(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'token', '--sub', 'bench-agent', '--groups', 'bench', '--ttl', '4h', '--config', join(dir, 'gatehouse.yaml')]).trim();
 
     // A plain Node TCP relay (no parsing, no policy): the floor of any Node proxy on this machine.
-    const relayPort = await freePort();
-    const relay = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const net=require('node:net');net.createServer({noDelay:true},(c)=>{const u=net.connect({port:5432,host:'127.0.0.1',noDelay:true});c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());}).listen(${relayPort},'127.0.0.1')`,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { child: relay, port: relayPort } = await startRelay(5432);
     children.push(relay);
     await waitPort(relayPort, 'relay');
 
