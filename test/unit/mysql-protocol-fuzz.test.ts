@@ -31,6 +31,7 @@ import {
   type ResponseKind,
   type ValueType,
 } from '../../src/engines/mysql/protocol.js';
+import { chunks, cleanProtocolError, mutate, mutation } from '../support/codec.js';
 
 const MAX = 4096;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -39,43 +40,6 @@ const capsArb = fc.constantFrom(CAPS, (CAPS | Capability.DEPRECATE_EOF) >>> 0, (
 
 const text = fc.string({ maxLength: 40, unit: 'grapheme' }).map((s) => s.replaceAll('\0', ''));
 const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
-
-type Mutation = { kind: 'flip' | 'set' | 'insert' | 'delete'; at: number; byte: number };
-const mutation = fc.record({ kind: fc.constantFrom<Mutation['kind']>('flip', 'set', 'insert', 'delete'), at: fc.nat(), byte: fc.nat({ max: 255 }) });
-
-function mutate(input: Buffer, muts: Mutation[]): Buffer {
-  let b = Buffer.from(input);
-  for (const m of muts) {
-    if (b.length === 0) break;
-    const at = m.at % b.length;
-    if (m.kind === 'flip') b[at] = b[at]! ^ (1 << (m.byte % 8));
-    else if (m.kind === 'set') b[at] = m.byte;
-    else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from([m.byte]), b.subarray(at)]);
-    else b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
-  }
-  return b;
-}
-
-function chunks(input: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (input.length === 0 ? 0 : c % (input.length + 1))))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(input.subarray(prev, p));
-    prev = p;
-  }
-  out.push(input.subarray(prev));
-  return out;
-}
-
-/** Asserts a thrown value is a clean ProtocolError (no internal exception wrapped as a last resort). */
-function cleanProtocolError(e: unknown): ProtocolError {
-  if (!(e instanceof ProtocolError)) throw e;
-  assert.equal(e.code, 'ERR_PROTOCOL');
-  assert.ok(e.message.length > 0);
-  assert.equal(e.cause, undefined, `unexpected internal error: ${e.detail}`);
-  return e;
-}
 
 /** Runs `fn`; it must return or throw a clean ProtocolError. */
 function parsesOrProtocolError<T>(fn: () => T): T | undefined {

@@ -42,7 +42,7 @@ import {
   type ValueType,
 } from '../../src/engines/mysql/protocol.js';
 import { randomBytes } from 'node:crypto';
-import { isGatehouseError } from '../../src/core/errors.js';
+import { checkSplits, throwsProtocol } from '../support/codec.js';
 
 const P41 = Capability.PROTOCOL_41;
 /** What a typical modern client negotiates. */
@@ -57,15 +57,6 @@ function fieldsOf(m: object): Record<string, unknown> {
     out[k] = v !== null && typeof v === 'object' && !Buffer.isBuffer(v) && !Array.isArray(v) && Object.getPrototypeOf(v) === null ? { ...v } : v;
   }
   return out;
-}
-
-function throwsProtocol(fn: () => unknown, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ProtocolError, `expected ProtocolError, got ${String(e)}`);
-    assert.ok(isGatehouseError(e, 'ERR_PROTOCOL'));
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 /** A packet as the framer would hand it out. */
@@ -444,29 +435,8 @@ const clientCases: ClientCase[] = [
 ];
 
 function checkClient(c: ClientCase, label: string): void {
-  const whole = c.parser().push(c.bytes);
-  assert.equal(whole.length, 1, label);
-  const m = whole[0]!;
-  assert.deepStrictEqual(fieldsOf(m), c.expect, label);
-  assert.ok(m.raw.equals(c.bytes), `${label}: raw equals input`);
-  assert.equal(m.raw.buffer, c.bytes.buffer, `${label}: raw is a view, not a copy`);
-  assert.ok(m.payload.equals(c.bytes.subarray(4)), `${label}: payload`);
-  for (let cut = 0; cut <= c.bytes.length; cut++) {
-    const p = c.parser();
-    const got = [...p.push(c.bytes.subarray(0, cut)), ...p.push(c.bytes.subarray(cut))];
-    assert.equal(got.length, 1, `${label} split at ${cut}`);
-    assert.deepStrictEqual(fieldsOf(got[0]!), c.expect, `${label} split at ${cut}`);
-    assert.ok(got[0]!.raw.equals(c.bytes), `${label} split at ${cut}: raw`);
-    assert.equal(p.buffered, 0);
-  }
-  const p = c.parser();
-  const got: ClientMessage[] = [];
-  for (let i = 0; i < c.bytes.length; i++) {
-    got.push(...p.push(c.bytes.subarray(i, i + 1)));
-    if (i < c.bytes.length - 1) assert.equal(got.length, 0, `${label} byte-by-byte: nothing before the last byte`);
-  }
-  assert.equal(got.length, 1, `${label} byte-by-byte`);
-  assert.deepStrictEqual(fieldsOf(got[0]!), c.expect, `${label} byte-by-byte`);
+  const { whole } = checkSplits<ClientMessage>(c.parser, c.bytes, c.expect, fieldsOf, label);
+  assert.ok(whole.payload.equals(c.bytes.subarray(4)), `${label}: payload`);
 }
 
 test('every client message round-trips, whole, split at every byte and byte by byte', () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BackendParser, FrontendParser, ProtocolError, backend, decodeDataRow, frontend, type BackendMessage, type FrontendMessage } from '../../src/engines/postgres/protocol.js';
+import { chunks, cleanProtocolError, mutate, mutation } from '../support/codec.js';
 
 const MAX = 4096;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
@@ -59,35 +60,6 @@ const backendMessage: fc.Arbitrary<Buffer> = fc.oneof(
 );
 const backendStream = fc.array(backendMessage, { maxLength: 16 }).map((m) => Buffer.concat(m));
 
-type Mutation = { kind: 'flip' | 'set' | 'insert' | 'delete'; at: number; byte: number };
-const mutation = fc.record({ kind: fc.constantFrom<Mutation['kind']>('flip', 'set', 'insert', 'delete'), at: fc.nat(), byte: fc.nat({ max: 255 }) });
-
-function mutate(input: Buffer, muts: Mutation[]): Buffer {
-  let b = Buffer.from(input);
-  for (const m of muts) {
-    if (b.length === 0) break;
-    const at = m.at % b.length;
-    if (m.kind === 'flip') b[at] = b[at]! ^ (1 << (m.byte % 8));
-    else if (m.kind === 'set') b[at] = m.byte;
-    else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from([m.byte]), b.subarray(at)]);
-    else b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
-  }
-  return b;
-}
-
-/** Cuts `input` at the given points (taken modulo its length). */
-function chunks(input: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (input.length === 0 ? 0 : c % (input.length + 1))))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(input.subarray(prev, p));
-    prev = p;
-  }
-  out.push(input.subarray(prev));
-  return out;
-}
-
 type Parser = { push(c: Buffer): (FrontendMessage | BackendMessage)[]; readonly buffered: number };
 
 /**
@@ -101,12 +73,7 @@ function feed(p: Parser, parts: Buffer[], max: number): { messages: (FrontendMes
     try {
       messages.push(...p.push(part));
     } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      assert.equal(e.code, 'ERR_PROTOCOL');
-      assert.ok(e.message.length > 0);
-      // The parser wraps unexpected exceptions as a last resort; none may occur.
-      assert.equal(e.cause, undefined, `unexpected internal error: ${e.detail}`);
-      return { messages, error: e };
+      return { messages, error: cleanProtocolError(e) };
     }
     fed += part.length;
     assert.ok(p.buffered <= Math.max(max, 10000), `buffered ${p.buffered} within the cap`);

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import {
   BackendParser,
   FrontendParser,
-  ProtocolError,
   backend,
   commandRowCount,
   decodeDataRow,
@@ -12,7 +11,7 @@ import {
   type BackendMessage,
   type FrontendMessage,
 } from '../../src/engines/postgres/protocol.js';
-import { isGatehouseError } from '../../src/core/errors.js';
+import { checkSplits, throwsProtocol } from '../support/codec.js';
 
 type Msg = FrontendMessage | BackendMessage;
 
@@ -202,39 +201,8 @@ const backendCases: Case<BackendParser>[] = [
 type AnyParser = { push(chunk: Buffer): Msg[]; readonly buffered: number };
 
 function check<P extends AnyParser>(c: Case<P>, label: string): void {
-  const whole = c.parser().push(c.bytes);
-  assert.equal(whole.length, 1, label);
-  const m = whole[0]!;
-  assert.deepStrictEqual(fieldsOf(m), c.expect, label);
-  assert.ok(m.raw.equals(c.bytes), `${label}: raw equals input`);
-  assert.equal(m.raw.buffer, c.bytes.buffer, `${label}: raw is a view, not a copy`);
-
-  for (let cut = 0; cut <= c.bytes.length; cut++) {
-    const p = c.parser();
-    const got = [...p.push(c.bytes.subarray(0, cut)), ...p.push(c.bytes.subarray(cut))];
-    assert.equal(got.length, 1, `${label} split at ${cut}`);
-    assert.deepStrictEqual(fieldsOf(got[0]!), c.expect, `${label} split at ${cut}`);
-    assert.ok(got[0]!.raw.equals(c.bytes), `${label} split at ${cut}: raw`);
-    assert.equal(p.buffered, 0);
-  }
-  const p = c.parser();
-  const got: Msg[] = [];
-  for (let i = 0; i < c.bytes.length; i++) {
-    got.push(...p.push(c.bytes.subarray(i, i + 1)));
-    if (i < c.bytes.length - 1) assert.equal(got.length, 0, `${label} byte-by-byte: nothing before the last byte`);
-  }
-  assert.equal(got.length, 1, `${label} byte-by-byte`);
-  assert.deepStrictEqual(fieldsOf(got[0]!), c.expect, `${label} byte-by-byte`);
-  assert.ok(got[0]!.raw.equals(c.bytes));
-}
-
-function throwsProtocol(fn: () => unknown, pattern?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ProtocolError, `expected ProtocolError, got ${String(e)}`);
-    assert.ok(isGatehouseError(e, 'ERR_PROTOCOL'));
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  });
+  const { byteByByte } = checkSplits<Msg>(c.parser, c.bytes, c.expect, fieldsOf, label);
+  assert.ok(byteByByte.raw.equals(c.bytes));
 }
 
 test('every frontend message round-trips, whole, split at every byte and byte by byte', () => {
