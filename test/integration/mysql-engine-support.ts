@@ -4,7 +4,6 @@
  * `prod-mysql` connection to it, the real `mysql` (MariaDB) client as a child process, the mysql2
  * driver, and a raw wire client built from the codec for what no driver sends.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import mysql2 from 'mysql2/promise';
@@ -24,7 +23,10 @@ import {
   type ResponseKind,
   type ResponseMessage,
 } from '../../src/engines/mysql/index.js';
+import { runClient, type ClientRun } from '../support/client.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
+
+export { rejection, until } from '../support/client.js';
 
 export const MYSQL_HOST = process.env.MYSQL_HOST_TEST ?? '127.0.0.1';
 export const MYSQL_PORT = Number(process.env.MYSQL_PORT_TEST ?? 3306);
@@ -113,30 +115,10 @@ export async function startMysqlGateway(o: Omit<TestGatewayOptions, 'listen' | '
   };
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the real `mysql` client (MariaDB's) through the gateway: `--batch`, the token as the password. */
-export function mysqlCli(port: number, token: string, args: string[], opts: { input?: string; timeoutMs?: number; host?: string; database?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const argv = ['--no-defaults', '-h', opts.host ?? '127.0.0.1', '-P', String(port), '-u', 'agent', `--password=${token}`, '--batch', '--connect-timeout=10', ...args, opts.database ?? 'prod-mysql'];
-    const child = spawn('mysql', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-  });
+export function mysqlCli(port: number, token: string, args: string[], opts: { input?: string; timeoutMs?: number; host?: string; database?: string } = {}): Promise<ClientRun> {
+  const argv = ['--no-defaults', '-h', opts.host ?? '127.0.0.1', '-P', String(port), '-u', 'agent', `--password=${token}`, '--batch', '--connect-timeout=10', ...args, opts.database ?? 'prod-mysql'];
+  return runClient('mysql', argv, { input: opts.input, timeoutMs: opts.timeoutMs });
 }
 
 /** A mysql2 connection through the gateway (mysql_clear_password on request of the gateway). */
@@ -144,26 +126,6 @@ export async function mysql2Connect(port: number, token: string, options: Partia
   const c = await mysql2.createConnection({ host: '127.0.0.1', port, user: 'agent', password: token, database: 'prod-mysql', enableCleartextPlugin: true, ...options } as mysql2.ConnectionOptions);
   c.on('error', () => undefined);
   return c;
-}
-
-/** The error a promise rejects with (fails if it resolves). */
-export async function rejection<T = Error & { code?: string; errno?: number; sqlState?: string; sqlMessage?: string }>(p: Promise<unknown>): Promise<T> {
-  try {
-    await p;
-  } catch (e) {
-    return e as T;
-  }
-  throw new Error('expected a rejection');
-}
-
-export async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const WIRE_CAPS =

@@ -3,35 +3,17 @@
  * the `pg` driver, and a raw wire client for what no driver sends (pipelines, fast-path calls,
  * malformed messages).
  */
-import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import pg from 'pg';
 import { BackendParser, frontend, type BackendMessage, type ErrorResponse } from '../../src/engines/postgres/protocol.js';
+import { runClient, type ClientRun } from '../support/client.js';
 import type { TestGateway } from '../support/gateway.js';
 
-export interface PsqlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export { rejection } from '../support/client.js';
 
 /** Runs the real psql (`-X -A -t -v ON_ERROR_STOP=0` unless `args` say otherwise) through the gateway. */
-export function psql(gw: TestGateway, token: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PsqlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('psql', ['-X', '-A', '-t', ...args], { env: { ...gw.psqlEnv(token), ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-  });
+export function psql(gw: TestGateway, token: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ClientRun> {
+  return runClient('psql', ['-X', '-A', '-t', ...args], { ...opts, env: { ...gw.psqlEnv(token), ...opts.env } });
 }
 
 /** A connected `pg.Client` through the gateway. */
@@ -40,16 +22,6 @@ export async function pgClient(gw: TestGateway, token: string, config: Partial<p
   c.on('error', () => undefined);
   await c.connect();
   return c;
-}
-
-/** The error a promise rejects with (fails if it resolves). */
-export async function rejection<T = Error & { code?: string; detail?: string; hint?: string }>(p: Promise<unknown>): Promise<T> {
-  try {
-    await p;
-  } catch (e) {
-    return e as T;
-  }
-  throw new Error('expected a rejection');
 }
 
 export function tcp(port: number, host = '127.0.0.1'): Promise<Socket> {
