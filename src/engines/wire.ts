@@ -146,3 +146,45 @@ export abstract class Framer<M> {
     return take;
   }
 }
+
+/**
+ * A bounds-checked cursor over one frame, `buf[pos, end)`: each protocol's field readers (byte order,
+ * integer widths, string forms) build on it. Every read past `end` fails with a ProtocolError that
+ * names the frame (`invalid <what> <unit>: …`) and never its contents.
+ */
+export class BoundedReader {
+  pos: number;
+
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+    /** What the frame is (`StartupMessage`, `COM_QUERY`). */
+    readonly what: string,
+    /** What a frame is called in this protocol (`message`, `packet`). */
+    private readonly unit: string,
+  ) {
+    this.pos = start;
+  }
+
+  fail(reason: string): never {
+    throw new ProtocolError(`invalid ${this.what} ${this.unit}: ${reason}`);
+  }
+
+  protected need(n: number): void {
+    if (this.end - this.pos < n) this.fail(`insufficient data left in ${this.unit}`);
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  /** `n` bytes as a view of the input (no copy). */
+  bytes(n: number): Buffer {
+    if (n < 0) this.fail('negative length');
+    this.need(n);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+}

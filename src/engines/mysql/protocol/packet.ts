@@ -8,7 +8,7 @@
  *   (fixed-length integers, length-encoded integers and strings, NUL-terminated strings)
  * - MariaDB: https://mariadb.com/kb/en/0-packet/ and https://mariadb.com/kb/en/protocol-data-types/
  */
-import { Framer, ProtocolError } from '../../wire.js';
+import { BoundedReader, Framer, ProtocolError } from '../../wire.js';
 import { MAX_PACKET_PAYLOAD } from './constants.js';
 
 export { ProtocolError } from '../../wire.js';
@@ -211,30 +211,9 @@ function checkMax(max: number): number {
 }
 
 /** Reads the fields of one payload; every read is bounds-checked against the payload end. */
-export class PayloadReader {
-  pos: number;
-  readonly end: number;
-
-  constructor(
-    readonly buf: Buffer,
-    readonly what: string,
-    start = 0,
-    end = buf.length,
-  ) {
-    this.pos = start;
-    this.end = end;
-  }
-
-  fail(reason: string): never {
-    throw new ProtocolError(`invalid ${this.what} packet: ${reason}`);
-  }
-
-  private need(n: number): void {
-    if (this.end - this.pos < n) this.fail('insufficient data left in packet');
-  }
-
-  get remaining(): number {
-    return this.end - this.pos;
+export class PayloadReader extends BoundedReader {
+  constructor(buf: Buffer, what: string, start = 0, end = buf.length) {
+    super(buf, start, end, what, 'packet');
   }
 
   /** The next byte without consuming it, or -1 at the end. */
@@ -325,15 +304,6 @@ export class PayloadReader {
   lenencString(): string {
     const b = this.lenencBytes();
     return b.toString('utf8');
-  }
-
-  /** `n` bytes as a view of the payload (no copy). */
-  bytes(n: number): Buffer {
-    if (n < 0) this.fail('negative length');
-    this.need(n);
-    const v = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
   }
 
   /** A NUL-terminated string as a view (terminator consumed). */

@@ -3,33 +3,14 @@
  * message and a small growable writer, and (from the engines' common wire module) the protocol error
  * and the framing buffer both parsers use.
  */
-import { ProtocolError } from '../../wire.js';
+import { BoundedReader } from '../../wire.js';
 
 export { Framer, ProtocolError } from '../../wire.js';
 
 /** Reads the fields of one framed message; every read is bounds-checked against the message end. */
-export class Reader {
-  pos: number;
-
-  constructor(
-    readonly buf: Buffer,
-    start: number,
-    readonly end: number,
-    readonly what: string,
-  ) {
-    this.pos = start;
-  }
-
-  fail(reason: string): never {
-    throw new ProtocolError(`invalid ${this.what} message: ${reason}`);
-  }
-
-  private need(n: number): void {
-    if (this.end - this.pos < n) this.fail('insufficient data left in message');
-  }
-
-  get remaining(): number {
-    return this.end - this.pos;
+export class Reader extends BoundedReader {
+  constructor(buf: Buffer, start: number, end: number, what: string) {
+    super(buf, start, end, what, 'message');
   }
 
   byte(): number {
@@ -72,15 +53,6 @@ export class Reader {
     const s = this.buf.toString('utf8', this.pos, nul);
     this.pos = nul + 1;
     return s;
-  }
-
-  /** `n` bytes as a view of the input (no copy). */
-  bytes(n: number): Buffer {
-    if (n < 0) this.fail('negative length');
-    this.need(n);
-    const v = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
   }
 
   /** The rest of the message as a view. */
