@@ -122,6 +122,7 @@ async function main(): Promise<void> {
 
     const load = loadavg()[0]!.toFixed(2);
     const lines: string[] = [];
+    const runs: string[] = [];
     lines.push(`PostgreSQL benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${sh('pgbench', ['--version']).trim()}, PostgreSQL ${sh('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '-Atc', 'SHOW server_version']).trim()}`);
     lines.push(`scale ${SCALE}, ${DURATION} s per run, median of ${RUNS} runs, targets interleaved; load average at start ${load}`);
     lines.push('');
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
         const [d, b, n, g] = [median(tps.direct!), median(tps.pgbouncer!), median(tps.relay!), median(tps.gatehouse!)];
         const row = `| ${label} | ${clients} | ${d.toFixed(0)} | ${b.toFixed(0)} | ${n.toFixed(0)} | ${g.toFixed(0)} | ${((g / d) * 100).toFixed(0)} % | ${((g / b) * 100).toFixed(0)} % |`;
         lines.push(row);
+        runs.push(`- ${label}, ${clients} client${clients > 1 ? 's' : ''}: ${targets.map((t) => `${t.name} ${tps[t.name]!.map((x) => x.toFixed(0)).join(', ')}`).join('; ')}`);
         process.stderr.write(`${row}\n`);
       }
     }
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
       const p99 = percentile(lat[name]!, 99) - base.p99;
       lines.push(`| ${name} − direct | ${(med / 1000).toFixed(3)} ms | ${(p99 / 1000).toFixed(3)} ms |`);
     }
+    lines.push('', 'Runs (TPS):', '', ...runs, '', `load average at the end ${loadavg()[0]!.toFixed(2)}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
