@@ -145,8 +145,7 @@ export class ExecProxy {
   readonly #binary: boolean;
   readonly #v5: boolean;
   readonly #out: Map<number, OutputChannel>;
-  readonly #recorders: StreamRecorder[] = [];
-  readonly #input: StreamRecorder;
+  readonly #rec: ExecRecording;
   readonly #t0 = performance.now();
   #exitCode: number | undefined;
   #closed = false;
@@ -158,23 +157,10 @@ export class ExecProxy {
     this.#binary = !protocol.startsWith('base64.');
     this.#v5 = protocol === 'v5.channel.k8s.io';
     const masking = o.session.masker.active;
-    const limit = o.tty ? TTY_RECORD_LIMIT : EXEC_RECORD_LIMIT;
-    const recorder = (type: 'input' | 'output', what: string): StreamRecorder => {
-      const r = new StreamRecorder({
-        limit,
-        emit: (data) => this.session.record({ type, data }),
-        onTruncated: (n) => this.session.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
-        onBinary: (n) => this.session.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
-      });
-      this.#recorders.push(r);
-      return r;
-    };
-    this.#input = recorder('input', 'input');
-    const stdout = recorder('output', 'output');
-    const stderr = o.tty ? stdout : recorder('output', 'stderr');
+    this.#rec = new ExecRecording(o.session, o.tty);
     this.#out = new Map([
-      [STDOUT, new OutputChannel(STDOUT, this, masking, stdout)],
-      [STDERR, new OutputChannel(STDERR, this, masking, stderr)],
+      [STDOUT, new OutputChannel(STDOUT, this, masking, this.#rec.stdout)],
+      [STDERR, new OutputChannel(STDERR, this, masking, this.#rec.stderr)],
     ]);
     const { client, upstream } = o;
     client.on('message', (data, isBinary) => this.guard(() => this.#fromClient(toBuffer(data), isBinary)));
@@ -214,15 +200,9 @@ export class ExecProxy {
     if (this.#closed) return;
     if (this.#binary && isBinary && buf.length > 0) {
       const ch = buf[0];
-      if (ch === STDIN && buf.length > 1) this.#input.push(buf.subarray(1));
-      else if (ch === RESIZE) {
-        try {
-          const r = JSON.parse(buf.subarray(1).toString('utf8')) as { Width?: unknown; Height?: unknown };
-          if (typeof r.Width === 'number' && typeof r.Height === 'number') this.session.record({ type: 'resize', cols: r.Width, rows: r.Height });
-        } catch {
-          // forwarded as it is; the kubelet ignores a malformed resize
-        }
-      } else if (ch === CLOSE && !this.#v5) return;
+      if (ch === STDIN && buf.length > 1) this.#rec.input.push(buf.subarray(1));
+      else if (ch === RESIZE) this.#rec.resize(buf.subarray(1));
+      else if (ch === CLOSE && !this.#v5) return;
     }
     this.#send(this.#o.upstream, this.#o.client, buf, isBinary);
   }
@@ -241,9 +221,8 @@ export class ExecProxy {
     }
     if (ch === ERROR) {
       for (const o of this.#out.values()) o.flush();
-      this.#closeRecorders();
-      this.#exitCode = exitCodeOf(buf.subarray(1));
-      if (buf.length > 1) this.session.record({ type: 'note', message: `exec status: ${buf.subarray(1).toString('utf8').slice(0, 500)}` });
+      this.#rec.close();
+      this.#exitCode = this.#rec.status(buf.subarray(1));
     }
     this.#send(this.#o.client, this.#o.upstream, buf, true);
   }
@@ -267,10 +246,6 @@ export class ExecProxy {
     this.#finish(err.message);
   }
 
-  #closeRecorders(): void {
-    for (const r of this.#recorders) r.close();
-  }
-
   #finish(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -280,7 +255,7 @@ export class ExecProxy {
     } catch {
       // dropped: it could not be masked
     }
-    this.#closeRecorders();
+    this.#rec.close();
     if (upstream.readyState === upstream.OPEN) upstream.close(1000);
     else if (upstream.readyState === upstream.CONNECTING) upstream.terminate();
     if (client.readyState === client.OPEN) {
@@ -301,8 +276,59 @@ function toBuffer(data: RawData): Buffer {
   return Buffer.from(data);
 }
 
+/**
+ * The terminal recording of one exec or attach, whatever carries it (WebSocket channels or SPDY
+ * streams): stdin as input, stdout and stderr as output (one recorder with a terminal, where stderr
+ * is part of stdout), resizes, and the final Status.
+ */
+export class ExecRecording {
+  readonly input: StreamRecorder;
+  readonly stdout: StreamRecorder;
+  readonly stderr: StreamRecorder;
+  readonly #session: SessionContext;
+  readonly #recorders: StreamRecorder[] = [];
+
+  constructor(session: SessionContext, tty: boolean) {
+    this.#session = session;
+    const limit = tty ? TTY_RECORD_LIMIT : EXEC_RECORD_LIMIT;
+    const recorder = (type: 'input' | 'output', what: string): StreamRecorder => {
+      const r = new StreamRecorder({
+        limit,
+        emit: (data) => session.record({ type, data }),
+        onTruncated: (n) => session.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
+        onBinary: (n) => session.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
+      });
+      this.#recorders.push(r);
+      return r;
+    };
+    this.input = recorder('input', 'input');
+    this.stdout = recorder('output', 'output');
+    this.stderr = tty ? this.stdout : recorder('output', 'stderr');
+  }
+
+  /** A resize message (`{"Width":…,"Height":…}`); a malformed one is not recorded (the kubelet ignores it too). */
+  resize(json: Buffer): void {
+    try {
+      const r = JSON.parse(json.toString('utf8')) as { Width?: unknown; Height?: unknown };
+      if (typeof r.Width === 'number' && typeof r.Height === 'number') this.#session.record({ type: 'resize', cols: r.Width, rows: r.Height });
+    } catch {
+      // not recorded
+    }
+  }
+
+  /** The final Status of the error channel: noted, and its exit code returned. */
+  status(payload: Buffer): number | undefined {
+    if (payload.length > 0) this.#session.record({ type: 'note', message: `exec status: ${payload.toString('utf8').slice(0, 500)}` });
+    return exitCodeOf(payload);
+  }
+
+  close(): void {
+    for (const r of this.#recorders) r.close();
+  }
+}
+
 /** The exit code in an error-channel Status (0 for Success), if it says. */
-function exitCodeOf(payload: Buffer): number | undefined {
+export function exitCodeOf(payload: Buffer): number | undefined {
   try {
     const s = JSON.parse(payload.toString('utf8')) as { status?: string; details?: { causes?: { reason?: string; message?: string }[] } };
     if (s.status === 'Success') return 0;
