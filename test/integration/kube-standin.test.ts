@@ -31,6 +31,8 @@ interface RunOptions {
   /** Kill kubectl as soon as stdout satisfies this. */
   until?: (stdout: string) => boolean;
   onStart?: () => void;
+  /** Extra environment for kubectl. */
+  env?: Record<string, string>;
 }
 
 let kube: KubeStandIn;
@@ -40,7 +42,7 @@ let kubeconfig: string;
 function kubectl(args: string[], opts: RunOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(KUBECTL, ['--request-timeout=10s', ...args], {
-      env: { KUBECONFIG: opts.kubeconfig ?? kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      env: { KUBECONFIG: opts.kubeconfig ?? kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -265,6 +267,24 @@ test('kubectl exec over WebSocket: output, stdin, stderr and exit status passthr
   const missing = await kubectl(['exec', 'p', '--', 'no-such-command-here']);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /executable file not found/);
+});
+
+test('kubectl exec over SPDY/3.1 (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false): the protocol negotiated, output, stdin, exit status', { skip: !hasKubectl }, async () => {
+  const env = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' };
+  kube.clearRequests();
+  const r = await kubectl(['exec', 'p', '--', 'sh', '-c', 'echo out; echo oops >&2; exit 4'], { env });
+  assert.equal(r.code, 4, r.stderr);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'oops\ncommand terminated with exit code 4\n');
+  const up = kube.requests.find((q) => q.path === '/api/v1/namespaces/x/pods/p/exec');
+  assert.deepEqual([up?.method, up?.upgrade, up?.status, up?.info?.verb], ['POST', 'SPDY/3.1', 101, 'create']);
+  assert.match(String(up?.headers['x-stream-protocol-version']), /^v5\.channel\.k8s\.io, v4\.channel\.k8s\.io/);
+  assert.deepEqual([kube.execs.at(-1)?.transport, kube.execs.at(-1)?.protocol], ['SPDY/3.1', 'v5.channel.k8s.io']);
+
+  const cat = await kubectl(['exec', '-i', 'p', '--', 'cat'], { input: 'spdy stdin\n', env });
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdout, 'spdy stdin\n');
+  assert.deepEqual([kube.execs.at(-1)?.stdin, kube.execs.at(-1)?.stdinClosed], ['spdy stdin\n', true]);
 });
 
 test('kubectl get pods --watch prints the events that follow', { skip: !hasKubectl }, async () => {

@@ -7,7 +7,9 @@
  * patch (merge, strategic merge, JSON patch, apply)/delete/deletecollection, server-side `Table`s,
  * label and field selectors, pagination, watch (ADDED/MODIFIED/DELETED, bookmarks, timeouts),
  * status and scale subresources, pod logs (with follow) and exec over WebSocket
- * (`v5.channel.k8s.io`, `v4.channel.k8s.io`). SPDY (exec fallback, attach, port-forward) is not
+ * (`v5.channel.k8s.io`, `v4.channel.k8s.io`) and over SPDY/3.1 (kubectl's protocol before 1.30 and
+ * its fallback: `Upgrade: SPDY/3.1`, the `X-Stream-Protocol-Version` negotiated and answered in the
+ * `101`, one SPDY stream per `streamtype`; see ./kube-exec.ts). attach and port-forward are not
  * spoken: those answer a `Status`.
  *
  * Every request is recorded (`requests`) with its headers, authenticated and impersonated user,
@@ -44,7 +46,7 @@ import {
   invalidStatus, methodNotSupportedStatus, notAcceptableStatus, notFoundStatus, requestEntityTooLargeStatus, resourceExpiredStatus, statusResponse,
   successStatus, unauthorizedStatus, unsupportedMediaTypeStatus, watchErrorEvent, type KubeStatus,
 } from '../../src/engines/kubernetes/status.js';
-import { EXEC_PROTOCOLS, serveExec, spawnExec, type ExecHandler, type ExecRecord, type ExecRequest } from './kube-exec.js';
+import { EXEC_PROTOCOLS, negotiateStreamProtocol, serveExec, serveSpdyExec, spawnExec, type ExecHandler, type ExecRecord, type ExecRequest } from './kube-exec.js';
 import { PatchError, jsonPatch, mergePatch, strategicMergePatch, type Json } from './kube-patch.js';
 import { ProtobufError, decodeK8sProtobuf } from './kube-protobuf.js';
 import { builtinResourceTypes, deploymentStatus, groupVersion, type Obj, type ResourceType } from './kube-resources.js';
@@ -1150,7 +1152,8 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
       const t = resolveType(info);
       if (t.resource !== 'pods' || !['exec', 'attach', 'portforward'].includes(info.subresource)) return fail(badRequestStatus('the stand-in upgrades only pods/exec'));
       if (info.subresource !== 'exec') return fail(badRequestStatus(`pods/${info.subresource} is not supported by the stand-in`));
-      if (rec.upgrade.toLowerCase() !== 'websocket') return fail(badRequestStatus(`${rec.upgrade} is not supported by the stand-in: use WebSocket (${execProtocols.join(', ')})`));
+      const spdy = rec.upgrade.toLowerCase() === 'spdy/3.1';
+      if (!spdy && rec.upgrade.toLowerCase() !== 'websocket') return fail(badRequestStatus(`${rec.upgrade} is not supported by the stand-in: use WebSocket or SPDY/3.1 (${execProtocols.join(', ')})`));
       const pod = existing(t, info.namespace, info.name);
       const container = containerOf(pod, query.get('container')?.[0], 'exec');
       const command = query.get('command') ?? [];
@@ -1161,11 +1164,25 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
       };
       const er: ExecRequest = { namespace: info.namespace, pod: info.name, container, command, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') };
       if (!er.stdin && !er.stdout && !er.stderr) return fail(badRequestStatus('you must specify at least one of stdin, stdout, stderr'));
+      if (spdy) {
+        const offeredVersions = req.headersDistinct['x-stream-protocol-version'] ?? [];
+        const chosen = negotiateStreamProtocol(offeredVersions, execProtocols);
+        if (chosen === undefined) return fail(forbiddenStatus({}, `unable to upgrade: unable to negotiate protocol: client supports [${offeredVersions.join(', ')}], server accepts [${execProtocols.join(', ')}]`));
+        rec.status = 101;
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${chosen}\r\n\r\n`);
+        const entry = { namespace: er.namespace, pod: er.pod, container, command, tty: er.tty, protocol: chosen, transport: 'SPDY/3.1', user: as.name, stdin: '', resizes: [], stdinClosed: false } as Omit<ExecRecord, 'done'> as ExecRecord;
+        entry.done = serveSpdyExec(socket, head, chosen, er, execHandler, entry);
+        execs.push(entry);
+        const stop = (): void => void socket.destroy();
+        closers.add(stop);
+        socket.on('close', () => closers.delete(stop));
+        return;
+      }
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((x) => x.trim());
       if (!offered.some((p) => execProtocols.includes(p))) return fail(badRequestStatus(`unable to upgrade: no supported subprotocol in [${offered.join(', ')}]`));
       wss.handleUpgrade(req, socket, head, (ws) => {
         rec.status = 101;
-        const base = { namespace: er.namespace, pod: er.pod, container, command, tty: er.tty, protocol: ws.protocol, user: as.name, stdin: '', resizes: [] as { Width: number; Height: number }[], stdinClosed: false };
+        const base = { namespace: er.namespace, pod: er.pod, container, command, tty: er.tty, protocol: ws.protocol, transport: 'websocket' as const, user: as.name, stdin: '', resizes: [] as { Width: number; Height: number }[], stdinClosed: false };
         const entry = base as ExecRecord;
         entry.done = serveExec(ws, ws.protocol, er, execHandler, entry);
         execs.push(entry);
