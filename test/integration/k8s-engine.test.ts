@@ -272,12 +272,15 @@ test('a narrow policy: discovery passes on its own, anything not allowed is refu
   assert.equal(pf.code, 1);
   assert.equal(pf.stderr.trim(), 'error: error upgrading connection: pods "p" is forbidden: no policy allows this (gatehouse)');
   assert.ok(!kube.requests.some((q) => q.path.endsWith('/portforward')), 'the upgrade never reached the API server');
-  // allowed: the WebSocket upgrade is relayed (the stand-in speaks no port-forward and says so;
-  // kubectl's SPDY fallback gets the same answer)
+  // allowed: the WebSocket upgrade is relayed (the stand-in speaks no port-forward and says so);
+  // the API server refused it, so kubectl's SPDY fallback is relayed too, and gets its answer
   const pf2 = await kubectl(['port-forward', 'pod/p', '0:80'], { kubeconfig: await agentKubeconfig(await gw.token(), 'kube-plain'), killAfterMs: 15_000 });
   assert.equal(pf2.stderr.trim(), 'error: error upgrading connection: pods/portforward is not supported by the stand-in');
   const up = kube.requests.filter((q) => q.path.endsWith('/portforward'));
-  assert.deepEqual(up.map((q) => [q.method, q.upgrade, q.headers['sec-websocket-protocol'], q.headers.authorization]), [['GET', 'websocket', 'SPDY/3.1+portforward.k8s.io', `Bearer ${GATEHOUSE_SA_TOKEN}`]]);
+  assert.deepEqual(up.map((q) => [q.method, q.upgrade, q.headers['sec-websocket-protocol'], q.headers.authorization]), [
+    ['GET', 'websocket', 'SPDY/3.1+portforward.k8s.io', `Bearer ${GATEHOUSE_SA_TOKEN}`],
+    ['POST', 'SPDY/3.1', undefined, `Bearer ${GATEHOUSE_SA_TOKEN}`],
+  ]);
 });
 
 test('kubectl get secret -o yaml: Secret data masked (still base64), last-applied copy masked too', { skip }, async () => {

@@ -23,13 +23,19 @@
  * 6. records each request (attributes, decision, HTTP status, duration) in the session and the
  *    audit log.
  *
- * Upgrades: `exec` and `attach` over WebSocket (RFC 6455, https://www.rfc-editor.org/rfc/rfc6455;
- * subprotocols `v5.channel.k8s.io` …
- * `channel.k8s.io`) are proxied frame by frame, so the terminal is recorded (asciicast v2) and its
- * output masked (./exec.ts); `portforward` and other WebSocket upgrades are relayed as bytes once
- * allowed. SPDY/3.1 upgrades are refused with a 400 Status that says so (kubectl ≥ 1.30 tries
- * WebSocket first and only falls back to SPDY when that fails; Gatehouse then repeats the
- * WebSocket attempt's refusal so kubectl prints the real reason).
+ * Upgrades are decided like any request (held for review before the upgrade is answered):
+ * - `exec` and `attach` over WebSocket (RFC 6455, https://www.rfc-editor.org/rfc/rfc6455;
+ *   subprotocols `v5.channel.k8s.io` … `channel.k8s.io`) are proxied frame by frame, so the
+ *   terminal is recorded (asciicast v2) and its output masked (./exec.ts);
+ * - `exec` and `attach` over SPDY/3.1 (kubectl before 1.30, or its fallback) are relayed as bytes,
+ *   unchanged, while the SPDY codec observes both directions to record the terminal
+ *   (./spdy-exec.ts, ./spdy.ts). SPDY frames cannot be rewritten in place, so while the session
+ *   masks they are refused with a 400 Status that says why;
+ * - `portforward` (WebSocket or SPDY) and other upgrades are relayed as bytes once allowed.
+ * kubectl ≥ 1.30 tries WebSocket first and falls back to SPDY when the upgrade fails: a fallback
+ * after Gatehouse refused the WebSocket attempt gets that same refusal (so kubectl prints the real
+ * reason, and no second review is held); one after the API server refused it is proxied, with the
+ * WebSocket attempt's approval when a review approved it.
  */
 import { createServer as createHttpServer, request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -47,6 +53,7 @@ import type { Connection, SessionContext } from '../../core/sessions/types.js';
 import { bind } from '../listener.js';
 import type { Engine, EngineContext, EngineListener } from '../types.js';
 import { CHANNEL_PROTOCOLS, ExecProxy } from './exec.js';
+import { SpdyExecProxy } from './spdy-exec.js';
 import { forwardHeaders, impersonationFor, impersonationHeaders, parseMediaType, responseHeaders, type HeaderMap } from './headers.js';
 import { isDiscoveryRequest, isLongRunning, parseRequestInfo, toK8sCommand, type RequestInfo } from './request-info.js';
 import { TextMaskTransform, WatchMaskTransform, kindHint, maskKubeJson } from './response-masking.js';
@@ -60,7 +67,7 @@ export const DISCOVERY_RULE: Readonly<RuleRef> = Object.freeze({ policy: '(built
 const ROUTE = /^\/k8s\/([A-Za-z0-9][A-Za-z0-9._-]*)(?=[/?]|$)/;
 /** Largest non-streaming answer Gatehouse buffers to mask; larger ones are withheld. */
 const MAX_MASKED_BODY = 64 * 1024 * 1024;
-/** How long a WebSocket refusal is kept to answer kubectl's SPDY fallback with. */
+/** How long a WebSocket attempt's refusal (or review approval) is kept for kubectl's SPDY fallback. */
 const FALLBACK_MS = 30_000;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const BEARER_PROTOCOL = 'base64url.bearer.authorization.k8s.io.';
@@ -157,7 +164,13 @@ export class KubernetesEngine implements Engine {
   readonly #sockets = new Set<Duplex>();
   readonly #closers = new Set<() => void>();
   readonly #chosen = new WeakMap<IncomingMessage, string>();
-  readonly #fallback = new Map<string, { answer: Answer; at: number }>();
+  /** Gatehouse's refusal of a WebSocket upgrade, for kubectl's SPDY fallback (by session and target resource). */
+  readonly #fallback = new Map<string, { answer: Answer; decision?: CommandDecision; at: number }>();
+  /**
+   * The review approval of a WebSocket upgrade the API server then refused, for kubectl's SPDY
+   * retry of that very request (by session and exact request target: the retry has the same URL).
+   */
+  readonly #approved = new Map<string, { decision: CommandDecision; at: number }>();
   readonly #wss: WebSocketServer;
 
   constructor(ctx: EngineContext) {
@@ -560,36 +573,39 @@ export class KubernetesEngine implements Engine {
       release();
     });
     const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
+    const spdy = upgrade.startsWith('spdy/');
     const key = `${s.id}\n${info.namespace}/${info.resource}/${info.name}/${info.subresource}`;
     const refuse = (a: Answer, decision: CommandDecision | undefined): void => {
       if (decision) s.record({ type: 'statement', command: cmd, decision, status: a.statusCode });
-      if (upgrade === 'websocket') this.#remember(key, a);
+      if (upgrade === 'websocket') remember(this.#fallback, key, { answer: a, ...(decision ? { decision } : {}) });
       writeRaw(socket, a);
     };
     try {
-      if (upgrade.startsWith('spdy/')) {
-        const earlier = this.#fallback.get(key);
-        const { d } = await this.#decide(req, s, info, cmd, abort.signal, false);
-        if (earlier && Date.now() - earlier.at < FALLBACK_MS) {
-          this.#fallback.delete(key);
-          s.record({ type: 'statement', command: cmd, decision: d, status: earlier.answer.statusCode });
-          return writeRaw(socket, earlier.answer);
-        }
-        if (d.effect !== 'allow') return refuse(answerOf(this.#refusal(d, info)), d);
-        return refuse(answerOf(badRequestStatus(`gatehouse: ${upgrade.toUpperCase()} is not proxied; Gatehouse proxies ${info.subresource || 'upgrade'} requests over WebSocket only (${CHANNEL_PROTOCOLS.slice(0, 2).join(', ')}): use kubectl 1.30 or later`)), d);
+      if (!spdy && upgrade !== 'websocket') return refuse(answerOf(badRequestStatus(`gatehouse: cannot upgrade to ${upgrade || 'nothing'}`)), undefined);
+      const exec = info.isResourceRequest && info.resource === 'pods' && (info.subresource === 'exec' || info.subresource === 'attach');
+      const earlier = spdy ? take(this.#fallback, key) : undefined;
+      if (earlier) {
+        if (earlier.decision) s.record({ type: 'statement', command: cmd, decision: earlier.decision, status: earlier.answer.statusCode });
+        return writeRaw(socket, earlier.answer);
       }
-      if (upgrade !== 'websocket') return refuse(answerOf(badRequestStatus(`gatehouse: cannot upgrade to ${upgrade || 'nothing'}`)), undefined);
-      const { d, warnings } = await this.#decide(req, s, info, cmd, abort.signal, true);
+      const approved = spdy ? take(this.#approved, `${key}\n${route.rest}`) : undefined;
+      // SPDY exec cannot be masked: refused while the session masks, without holding a review for it
+      const spdyMasked = spdy && exec && s.masker.active;
+      const { d, warnings } = approved ? { d: approved.decision, warnings: [] } : await this.#decide(req, s, info, cmd, abort.signal, !spdyMasked);
       if (socket.destroyed) {
         s.record({ type: 'statement', command: cmd, decision: d, status: 499 });
         return;
       }
+      if (spdyMasked && !(d.effect === 'deny' && d.code !== 'ERR_REVIEW_REQUIRED')) {
+        return refuse(answerOf(badRequestStatus(`gatehouse: ${info.subresource} over SPDY/3.1 is refused while this session masks answers: SPDY frames cannot be rewritten for masking without breaking SPDY flow control; kubectl 1.30 or later runs ${info.subresource} over WebSocket, which Gatehouse masks`)), d);
+      }
       if (d.effect !== 'allow') return refuse(answerOf(this.#refusal(d, info), warnings), d);
       if (lease.signal.aborted) return refuse(answerOf(statusFromError(new GatehouseError('ERR_SESSION_ENDED', `session ended: ${String(lease.signal.reason)}`), target(info))), d);
-      const exec = info.isResourceRequest && info.resource === 'pods' && (info.subresource === 'exec' || info.subresource === 'attach');
+      if (spdy && upgrade !== 'spdy/3.1') return refuse(answerOf(badRequestStatus(`gatehouse: cannot upgrade to ${upgrade.toUpperCase()}; Gatehouse speaks SPDY/3.1 and WebSocket`)), d);
+      if (exec && spdy) return this.#spdyExec(req, socket, head, lease, info, cmd, d, route, release, t0, key);
       if (exec) return this.#execUpgrade(req, socket, head, lease, info, cmd, d, route, release, t0, key);
       if (s.masker.active && info.subresource !== 'portforward') {
-        return refuse(answerOf(badRequestStatus(`gatehouse: ${info.subresource || info.verb} over WebSocket cannot be inspected for masking; it is refused while this session masks answers`)), d);
+        return refuse(answerOf(badRequestStatus(`gatehouse: ${info.subresource || info.verb} over ${spdy ? 'SPDY' : 'WebSocket'} cannot be inspected for masking; it is refused while this session masks answers`)), d);
       }
       this.#rawUpgrade(req, socket, head, lease, cmd, d, route, release, t0, key);
     } catch (e) {
@@ -598,10 +614,9 @@ export class KubernetesEngine implements Engine {
     }
   }
 
-  #remember(key: string, a: Answer): void {
-    const now = Date.now();
-    for (const [k, v] of this.#fallback) if (now - v.at > FALLBACK_MS) this.#fallback.delete(k);
-    this.#fallback.set(key, { answer: a, at: now });
+  /** The API server refused the upgrade: kubectl's SPDY retry of it goes there too, without a second review. */
+  #upstreamRefused(key: string, route: Route, d: CommandDecision): void {
+    if (d.reviewId) remember(this.#approved, `${key}\n${route.rest}`, { decision: d });
   }
 
   /** exec/attach: a WebSocket to the API server, then the frame-level proxy. */
@@ -618,7 +633,7 @@ export class KubernetesEngine implements Engine {
       if (refused) return;
       refused = true;
       statement(a.statusCode);
-      this.#remember(key, a);
+      this.#upstreamRefused(key, route, d);
       writeRaw(socket, a);
       release();
     };
@@ -706,23 +721,9 @@ export class KubernetesEngine implements Engine {
   /** port-forward and other upgrades: relayed as bytes once allowed (neither masked nor recorded). */
   #rawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, lease: Lease, cmd: K8sCommand, d: CommandDecision, route: Route, release: () => void, t0: number, key: string): void {
     const s = lease.session;
-    const up = this.#upstream(s.connection);
-    const headers = this.#credentials(up, s, forwardHeaders(req.rawHeaders, { masking: false, upgrade: 'raw' }));
-    headers.host = hostHeader(up);
-    const request = up.secure ? httpsRequest : httpRequest;
-    const ureq = request({ host: up.host, port: up.port, method: req.method, path: up.basePath + route.rest, headers: headers as OutgoingHttpHeaders, agent: false, ...(up.secure ? up.tls : {}) });
-    const done = (status: number): void => {
-      s.record({ type: 'statement', command: cmd, decision: d, status });
-    };
-    socket.once('close', () => ureq.destroy());
-    ureq.on('upgrade', (ures, usock, uhead) => {
-      done(101);
-      const lines = [`HTTP/1.1 101 ${STATUS_CODES[101]}`];
-      for (let i = 0; i < ures.rawHeaders.length; i += 2) lines.push(`${ures.rawHeaders[i] ?? ''}: ${ures.rawHeaders[i + 1] ?? ''}`);
-      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    this.#upstreamUpgrade(req, socket, lease, cmd, d, route, release, key, (usock, uhead) => {
       if (uhead.length > 0) socket.write(uhead);
       if (head.length > 0) usock.write(head);
-      usock.on('error', () => socket.destroy());
       usock.pipe(socket);
       socket.pipe(usock);
       const closer = (): void => {
@@ -740,14 +741,70 @@ export class KubernetesEngine implements Engine {
       });
       usock.once('close', () => socket.destroy());
     });
+  }
+
+  /** exec/attach over SPDY/3.1: relayed unchanged, observed by the SPDY codec to record the terminal. */
+  #spdyExec(req: IncomingMessage, socket: Duplex, head: Buffer, lease: Lease, info: RequestInfo, cmd: K8sCommand, d: CommandDecision, route: Route, release: () => void, t0: number, key: string): void {
+    const s = lease.session;
+    this.#upstreamUpgrade(req, socket, lease, cmd, d, route, release, key, (usock, uhead) => {
+      const q = new URLSearchParams(route.rest.split('?')[1] ?? '');
+      const command = q.getAll('command');
+      s.record({ type: 'note', message: `${info.subresource} ${info.namespace}/${info.name}${q.get('container') ? ` -c ${q.get('container')}` : ''}${q.get('tty') === 'true' || q.get('tty') === '1' ? ' (tty)' : ''} over SPDY/3.1${command.length ? `: ${JSON.stringify(command)}` : ''}` });
+      const closer = (): void => {
+        usock.destroy();
+        socket.destroy();
+      };
+      this.#closers.add(closer);
+      new SpdyExecProxy({
+        client: socket,
+        upstream: usock,
+        clientHead: head,
+        upstreamHead: uhead,
+        session: s,
+        ended: lease.signal,
+        tty: q.get('tty') === 'true' || q.get('tty') === '1',
+        logger: this.#log,
+        onClose: (r) => {
+          this.#closers.delete(closer);
+          s.record({ type: 'result', tag: r.exitCode === undefined ? r.reason : `exit ${r.exitCode}`, durationMs: Math.round(r.durationMs * 1000) / 1000 });
+          this.#ctx.metrics.commandSeconds.observe({ protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
+          release();
+        },
+      });
+    });
+  }
+
+  /**
+   * The upgrade request to the API server, with the connection's credentials (and impersonation)
+   * and the agent's other headers; on its `101` the agent gets the same answer and `relay` takes
+   * both sockets. Any other answer is passed on to the agent as it is.
+   */
+  #upstreamUpgrade(req: IncomingMessage, socket: Duplex, lease: Lease, cmd: K8sCommand, d: CommandDecision, route: Route, release: () => void, key: string, relay: (usock: Duplex, uhead: Buffer) => void): void {
+    const s = lease.session;
+    const up = this.#upstream(s.connection);
+    const headers = this.#credentials(up, s, forwardHeaders(req.rawHeaders, { masking: false, upgrade: 'raw' }));
+    headers.host = hostHeader(up);
+    const request = up.secure ? httpsRequest : httpRequest;
+    const ureq = request({ host: up.host, port: up.port, method: req.method, path: up.basePath + route.rest, headers: headers as OutgoingHttpHeaders, agent: false, ...(up.secure ? up.tls : {}) });
+    const done = (status: number): void => {
+      s.record({ type: 'statement', command: cmd, decision: d, status });
+    };
+    socket.once('close', () => ureq.destroy());
+    ureq.on('upgrade', (ures, usock, uhead) => {
+      done(101);
+      const lines = [`HTTP/1.1 101 ${STATUS_CODES[101]}`];
+      for (let i = 0; i < ures.rawHeaders.length; i += 2) lines.push(`${ures.rawHeaders[i] ?? ''}: ${ures.rawHeaders[i + 1] ?? ''}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      usock.on('error', () => socket.destroy());
+      relay(usock, uhead);
+    });
     ureq.on('response', (ures) => {
       readLimited(ures, 1024 * 1024).then((body) => {
         done(ures.statusCode ?? 502);
         const h = responseHeaders(ures.rawHeaders, new Set(['content-length']));
         h['content-length'] = String(body.length);
-        const a = { statusCode: ures.statusCode ?? 502, headers: h, body };
-        this.#remember(key, a);
-        writeRaw(socket, a);
+        this.#upstreamRefused(key, route, d);
+        writeRaw(socket, { statusCode: ures.statusCode ?? 502, headers: h, body });
         release();
       }, () => socket.destroy());
     });
@@ -758,6 +815,20 @@ export class KubernetesEngine implements Engine {
     });
     ureq.end();
   }
+}
+
+/** Keeps `value` for {@link FALLBACK_MS}, dropping what is older. */
+function remember<T>(map: Map<string, T & { at: number }>, key: string, value: T): void {
+  const now = Date.now();
+  for (const [k, v] of map) if (now - v.at > FALLBACK_MS) map.delete(k);
+  map.set(key, { ...value, at: now });
+}
+
+/** What was kept for `key`, once, if still fresh. */
+function take<T extends { at: number }>(map: Map<string, T>, key: string): T | undefined {
+  const v = map.get(key);
+  map.delete(key);
+  return v && Date.now() - v.at < FALLBACK_MS ? v : undefined;
 }
 
 function hostHeader(up: KubeUpstream): string {
