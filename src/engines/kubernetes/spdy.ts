@@ -19,7 +19,7 @@
  *
  * {@link SpdyParser} splits one direction of a connection into frames (data payloads are views of
  * the input, not copies, when a frame sits in one chunk) and decodes header blocks;
- * {@link SpdyEncoder} writes frames, compressing header blocks. Malformed input throws
+ * {@link SpdyEncoder} writes frames (header blocks as stored deflate blocks, for the stand-in and the tests). Malformed input throws
  * `ProtocolError`.
  */
 import { constants, inflateSync } from 'node:zlib';
@@ -307,120 +307,39 @@ function adler32(b: Buffer): number {
   return ((s << 16) | a) >>> 0;
 }
 
-const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DIST_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
-const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
-const WINDOW = 32 * 1024;
-const MIN_MATCH = 3;
-const MAX_MATCH = 258;
-const CHAIN = 64;
+/** Deflate's largest stored block (RFC 1951 §3.2.4: LEN is 16 bits). */
+const MAX_STORED = 0xffff;
 
-/** Writes bits least significant first, as deflate (RFC 1951) packs them. */
-class BitWriter {
-  readonly out: number[] = [];
-  #acc = 0;
-  #n = 0;
-
-  bits(value: number, count: number): void {
-    for (let i = 0; i < count; i++) {
-      this.#acc |= ((value >>> i) & 1) << this.#n;
-      if (++this.#n === 8) {
-        this.out.push(this.#acc);
-        this.#acc = 0;
-        this.#n = 0;
-      }
-    }
-  }
-
-  /** A Huffman code: its bits go most significant first. */
-  code(code: number, length: number): void {
-    for (let i = length - 1; i >= 0; i--) this.bits((code >>> i) & 1, 1);
-  }
-
-  align(): void {
-    if (this.#n > 0) this.bits(0, 8 - this.#n);
-  }
-}
-
-/** RFC 1951 §3.2.6: the fixed literal/length code. */
-function writeSymbol(w: BitWriter, sym: number): void {
-  if (sym < 144) w.code(0x30 + sym, 8);
-  else if (sym < 256) w.code(0x190 + sym - 144, 9);
-  else if (sym < 280) w.code(sym - 256, 7);
-  else w.code(0xc0 + sym - 280, 8);
+/** A non-final stored block: BFINAL 0, BTYPE 00, padding to the byte, LEN, NLEN, the bytes. */
+function storedBlock(piece: Buffer): Buffer {
+  const h = Buffer.alloc(5);
+  h.writeUInt16LE(piece.length, 1);
+  h.writeUInt16LE(~piece.length & 0xffff, 3);
+  return Buffer.concat([h, piece]);
 }
 
 /**
- * The sending side of one direction's header compression context: an LZ77 compressor with the
- * fixed Huffman code of RFC 1951, its window primed with the SPDY dictionary, each block ending on
- * a sync flush (an empty stored block), as SPDY requires. Synchronous, so frames are written in
- * order without a queue; the output is a single zlib stream any inflater reads.
+ * The sending side of one direction's header compression context, for the stand-in API server and
+ * the tests (the gateway relays header blocks as they come and never writes one). It writes each
+ * header block as deflate *stored* blocks (RFC 1951 §3.2.4) of one zlib stream that names the SPDY
+ * dictionary (RFC 1950): valid input for every inflater — Go's, which kubectl uses, and zlib — and
+ * each ending on a sync flush (an empty stored block), as SPDY requires. It does not
+ * compress: Node's zlib has no synchronous stateful deflate, and a header block is a few hundred bytes.
  */
 export class HeaderDeflater {
-  #history: Buffer = SPDY_DICTIONARY;
   #started = false;
 
   compress(plain: Buffer): Buffer {
-    const buf = Buffer.concat([this.#history, plain]);
-    const start = this.#history.length;
-    const head = new Int32Array(1 << 12).fill(-1);
-    const prev = new Int32Array(buf.length).fill(-1);
-    const hash = (i: number): number => (((buf[i] as number) << 8) ^ ((buf[i + 1] as number) << 4) ^ (buf[i + 2] as number)) & 0xfff;
-    const insert = (i: number): void => {
-      if (i + MIN_MATCH > buf.length) return;
-      const h = hash(i);
-      prev[i] = head[h] as number;
-      head[h] = i;
-    };
-    for (let i = 0; i < start; i++) insert(i);
-    const w = new BitWriter();
-    w.bits(0, 1); // BFINAL 0
-    w.bits(1, 2); // BTYPE 01: fixed Huffman codes
-    let i = start;
-    while (i < buf.length) {
-      let bestLen = 0;
-      let bestDist = 0;
-      if (i + MIN_MATCH <= buf.length) {
-        const max = Math.min(MAX_MATCH, buf.length - i);
-        let cand = head[hash(i)] as number;
-        for (let depth = 0; cand >= 0 && depth < CHAIN && i - cand <= WINDOW; depth++) {
-          let n = 0;
-          while (n < max && buf[cand + n] === buf[i + n]) n++;
-          if (n > bestLen) {
-            bestLen = n;
-            bestDist = i - cand;
-            if (n === max) break;
-          }
-          cand = prev[cand] as number;
-        }
-      }
-      if (bestLen >= MIN_MATCH) {
-        let lc = LEN_BASE.length - 1;
-        while ((LEN_BASE[lc] as number) > bestLen) lc--;
-        writeSymbol(w, 257 + lc);
-        w.bits(bestLen - (LEN_BASE[lc] as number), LEN_EXTRA[lc] as number);
-        let dc = DIST_BASE.length - 1;
-        while ((DIST_BASE[dc] as number) > bestDist) dc--;
-        w.code(dc, 5);
-        w.bits(bestDist - (DIST_BASE[dc] as number), DIST_EXTRA[dc] as number);
-        for (let k = 0; k < bestLen; k++) insert(i + k);
-        i += bestLen;
-      } else {
-        writeSymbol(w, buf[i] as number);
-        insert(i);
-        i++;
-      }
+    const parts: Buffer[] = [];
+    if (!this.#started) {
+      this.#started = true;
+      parts.push(ZLIB_HEADER);
     }
-    writeSymbol(w, 256); // end of block
-    // sync flush: an empty stored block, byte aligned
-    w.bits(0, 3);
-    w.align();
-    const body = Buffer.concat([Buffer.from(w.out), Buffer.from([0x00, 0x00, 0xff, 0xff])]);
-    this.#history = buf.length > WINDOW ? buf.subarray(buf.length - WINDOW) : buf;
-    if (this.#started) return body;
-    this.#started = true;
-    return Buffer.concat([ZLIB_HEADER, body]);
+    for (let off = 0; off < plain.length; off += MAX_STORED) parts.push(storedBlock(plain.subarray(off, off + MAX_STORED)));
+    // The sync flush: an empty stored block. Go's inflater (kubectl's) hands out a stored block's
+    // bytes only when the next block begins, so without it a header block would never complete.
+    parts.push(storedBlock(Buffer.alloc(0)));
+    return Buffer.concat(parts);
   }
 }
 
