@@ -13,7 +13,7 @@
  *   most {@link EXEC_RECORD_LIMIT} per stream, {@link TTY_RECORD_LIMIT} with a terminal). The core
  *   masks what is recorded.
  * - When the session masks, stdout/stderr are decoded as UTF-8 and masked before the agent sees
- *   them. Output is masked a line at a time: a partial line is held back up to {@link HOLD_MS} for
+ *   them. Output is masked a line at a time: a partial line is held back up to 15 ms (../line-masking.ts) for
  *   the rest of it, so a secret written in two pieces is still seen whole. Output that is not UTF-8
  *   cannot be inspected and ends the exec (fail closed).
  * - When the session ends (token expiry, revocation, kill) the exec ends: the agent gets a
@@ -24,6 +24,7 @@ import type { WebSocket, RawData } from 'ws';
 import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { SessionContext } from '../../core/sessions/types.js';
+import { LineMasker } from '../line-masking.js';
 import { StreamRecorder } from '../ssh/recorder.js';
 
 /** The channel protocols Gatehouse proxies, best first. */
@@ -35,10 +36,6 @@ const STDERR = 2;
 const ERROR = 3;
 const RESIZE = 4;
 const CLOSE = 255;
-/** How long a partial output line waits for its end before it is masked on its own. */
-export const HOLD_MS = 15;
-/** A partial line longer than this is masked and sent without waiting. */
-const HOLD_MAX = 16 * 1024;
 /** Pause the sending side when this much is queued toward the other. */
 const HIGH_WATER = 1024 * 1024;
 /** Bytes recorded per stream of an exec without a terminal, and with one (an interactive shell). */
@@ -59,82 +56,37 @@ export interface ExecProxyOptions {
 
 /** Output of one channel toward the agent, masked a line at a time when the session masks. */
 class OutputChannel {
-  readonly #ch: number;
   readonly #proxy: ExecProxy;
-  readonly #masking: boolean;
   readonly #recorder: StreamRecorder;
-  readonly #strict = new TextDecoder('utf-8', { fatal: true });
-  #pending = '';
-  #timer: NodeJS.Timeout | undefined;
+  readonly #masker: LineMasker | undefined;
 
   constructor(ch: number, proxy: ExecProxy, masking: boolean, recorder: StreamRecorder) {
-    this.#ch = ch;
     this.#proxy = proxy;
-    this.#masking = masking;
     this.#recorder = recorder;
+    this.#masker = masking
+      ? new LineMasker({
+          mask: (text) => proxy.session.masker.maskText(text),
+          emit: (bytes) => {
+            recorder.push(bytes);
+            proxy.toClient(Buffer.concat([Buffer.from([ch]), bytes]));
+          },
+          fail: (err) => proxy.guard(() => {
+            throw err;
+          }),
+          what: 'exec output',
+        })
+      : undefined;
   }
 
   push(frame: Buffer): void {
-    const data = frame.subarray(1);
-    if (!this.#masking) {
-      this.#proxy.toClient(frame);
-      if (data.length > 0) this.#recorder.push(data);
-      return;
-    }
-    let text: string;
-    try {
-      text = this.#pending + this.#strict.decode(data, { stream: true });
-    } catch {
-      throw new GatehouseError('ERR_MASKING_FAILED', 'exec output that is not UTF-8 text cannot be inspected for masking; the exec was ended');
-    }
-    const nl = text.lastIndexOf('\n');
-    if (nl === -1 && text.length < HOLD_MAX) {
-      this.#pending = text;
-      this.#arm();
-      return;
-    }
-    const cut = nl === -1 ? text.length : nl + 1;
-    this.#pending = text.slice(cut);
-    this.#emit(text.slice(0, cut));
-    if (this.#pending !== '') this.#arm();
-    else this.#disarm();
+    if (this.#masker) return this.#masker.push(frame.subarray(1));
+    this.#proxy.toClient(frame);
+    if (frame.length > 1) this.#recorder.push(frame.subarray(1));
   }
 
   /** Sends what is held back (before the error channel, at the end). */
   flush(): void {
-    this.#disarm();
-    if (!this.#masking) return;
-    let rest = this.#pending;
-    this.#pending = '';
-    try {
-      rest += this.#strict.decode();
-    } catch {
-      throw new GatehouseError('ERR_MASKING_FAILED', 'exec output that is not UTF-8 text cannot be inspected for masking; the exec was ended');
-    }
-    this.#emit(rest);
-  }
-
-  #arm(): void {
-    if (this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      const text = this.#pending;
-      this.#pending = '';
-      this.#proxy.guard(() => this.#emit(text));
-    }, HOLD_MS);
-  }
-
-  #disarm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #emit(text: string): void {
-    if (text === '') return;
-    const masked = this.#proxy.session.masker.maskText(text);
-    const bytes = Buffer.from(masked, 'utf8');
-    this.#recorder.push(bytes);
-    this.#proxy.toClient(Buffer.concat([Buffer.from([this.#ch]), bytes]));
+    this.#masker?.flush();
   }
 }
 
