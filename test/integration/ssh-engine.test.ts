@@ -35,6 +35,12 @@ const POLICY = String.raw`policies:
       - { effect: allow, ssh: { channels: [forward, agent] } }
       - { effect: deny, ssh: { channels: [sftp] }, reason: "no file transfer for admins" }
       - { effect: deny, ssh: { channels: [shell] }, reason: "no interactive shells for admins" }
+  - name: masked
+    subjects: { groups: [masked-agents] }
+    connections: [build-host]
+    rules:
+      - { effect: allow, ssh: { channels: [exec, shell, sftp] } }
+      - { effect: mask, detectors: [api_key] }
 `;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -170,7 +176,9 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
     try {
       const r = await exec(c, `sh -c 'echo out; echo err >&2; exit 7'`);
       assert.deepEqual([r.code, r.stdout.toString(), r.stderr], [7, 'out\n', 'err\n']);
-      const sig = await exec(c, `sh -c 'kill -TERM $$'`);
+      // The login shell that runs the command kills itself: whether a shell execs its last command
+      // (bash does, dash 0.5.12 does not) does not matter.
+      const sig = await exec(c, 'kill -TERM $$');
       assert.equal(sig.code, null);
       assert.equal(sig.signal, 'SIGTERM');
       const input = Buffer.alloc(3 * 1024 * 1024 + 17, 'x');
@@ -370,6 +378,50 @@ describe('SSH engine against a real sshd', { skip: sshdAvailable() ? false : 'ne
       raw += bytes.includes(AWS) ? 1 : 0;
     }
     assert.equal(raw, 0, 'no raw key anywhere in the SQLite files');
+  });
+
+  test('a session whose policy masks: output reaches the agent masked line by line, binary output ends the channel, sftp is refused', async () => {
+    const masked = await gw.token({ groups: ['masked-agents'] });
+    const { id, value: c } = await newSession(() => gwClient({ port, token: masked }));
+    try {
+      // A secret written in two pieces, one on stderr, a last line without its newline.
+      const r = await exec(c, `printf 'key=sk_live_'; sleep 0.002; printf '%s\\n' 4eC39HqLyjWDarjtT1zdp7dc; printf 'aws %s%s\\n' AKIA IOSFODNN7EXAMPLE >&2; printf 'no newline'`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.toString(), 'key=[stripe_key]\nno newline');
+      assert.equal(r.stderr, 'aws [aws_access_key]\n');
+      // With a terminal too.
+      const t = await exec(c, `printf 'k=%s%s\\n' sk_live_ 4eC39HqLyjWDarjtT1zdp7dc`, { pty: true }, null);
+      assert.equal(t.code, 0);
+      assert.equal(t.stdout.toString(), 'k=[stripe_key]\r\n');
+      // Output that is not UTF-8 text cannot be inspected: the channel ends (fail closed), nothing raw passes.
+      const b = await exec(c, `printf 'ok\\n'; printf '\\377\\376 %s%s\\n' sk_live_ 4eC39HqLyjWDarjtT1zdp7dc; sleep 1; echo late`);
+      assert.equal(b.code, 255);
+      assert.match(b.stderr, /^gatehouse: output that is not UTF-8 text cannot be inspected for masking; it was ended \[ERR_MASKING_FAILED\]\n$/);
+      assert.ok(!b.stdout.includes('4eC39HqLyjWDarjtT1zdp7dc') && !b.stdout.toString().includes('late'), b.stdout.toString());
+      // sftp carries file contents nothing can mask: refused.
+      const sub = await new Promise<{ code: number | null | undefined; stderr: string }>((resolve, reject) => {
+        c.subsys('sftp', (err, stream) => {
+          if (err) return reject(err);
+          let stderr = '';
+          let code: number | null | undefined;
+          stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          stream.on('exit', (x: number | null) => (code = x));
+          stream.on('close', () => resolve({ code, stderr }));
+          stream.resume();
+        });
+      });
+      assert.equal(sub.code, 126);
+      assert.match(sub.stderr, /^gatehouse: sftp cannot be inspected for masking; it is refused while this session masks output \[ERR_MASKING_FAILED\]\n$/);
+      // The gateway goes on: the same connection runs the next command.
+      assert.equal((await exec(c, 'echo still here')).stdout.toString(), 'still here\n');
+    } finally {
+      c.end();
+    }
+    const a = await until(async () => {
+      const l = await auditCommands(id);
+      return l.some((x) => x.startsWith('deny') && x.includes('sftp')) ? l : undefined;
+    }, 'the sftp refusal in the audit log');
+    assert.ok(a.some((x) => x.startsWith('allow') && x.includes('still here')), JSON.stringify(a));
   });
 
   test('a target presenting another host key is refused with a clear message', async () => {

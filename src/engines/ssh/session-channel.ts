@@ -9,7 +9,9 @@
  * `exit-status` / `exit-signal` (§6.10, sent after the last byte of output, before EOF and CLOSE).
  * Refused: a `gatehouse: …` line on stderr and exit status 126 (./messages.ts). Terminal input and
  * output are recorded (./recorder.ts); sftp channels are audited operation by operation
- * (./sftp-audit.ts, draft-ietf-secsh-filexfer-02).
+ * (./sftp-audit.ts, draft-ietf-secsh-filexfer-02). When the session masks, exec and shell output
+ * reaches the agent masked a line at a time (../line-masking.ts; output that is not UTF-8 ends the
+ * channel) and subsystems (sftp) are refused: their bytes cannot be masked.
  */
 import type { Readable, Writable } from 'node:stream';
 import type ssh2 from 'ssh2';
@@ -20,6 +22,7 @@ import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { CommandDecision } from '../../core/policy/types.js';
 import type { SessionContext } from '../../core/sessions/types.js';
+import { LineMasker } from '../line-masking.js';
 import { denialText, errorText, exitFor, EXIT_GATEWAY, EXIT_REFUSED } from './messages.js';
 import { StreamRecorder } from './recorder.js';
 import { describeSftp, SftpAuditor, type SftpOperation } from './sftp-audit.js';
@@ -103,6 +106,55 @@ function relay(src: Readable, dst: Writable, tap: ((c: Buffer) => void) | undefi
         waiting = false;
         src.resume();
       });
+    }
+  });
+}
+
+/**
+ * Copies `src` into `dst` masked a line at a time (../line-masking.ts), with backpressure; `record`
+ * sees what the agent gets. Output that is not UTF-8 text stops the copy through `onFail`.
+ */
+function maskedRelay(src: Readable, dst: Writable, mask: (text: string) => string, record: ((c: Buffer) => void) | undefined, onFail: (e: unknown) => void, onData: () => void): void {
+  let stopped = false;
+  let waiting = false;
+  const fail = (e: unknown): void => {
+    if (stopped) return;
+    stopped = true;
+    lines.close();
+    onFail(e);
+  };
+  const lines = new LineMasker({
+    mask,
+    what: 'output',
+    fail,
+    emit: (masked) => {
+      record?.(masked);
+      if (dst.writable && !dst.write(masked) && !waiting) {
+        waiting = true;
+        src.pause();
+        dst.once('drain', () => {
+          waiting = false;
+          src.resume();
+        });
+      }
+    },
+  });
+  src.on('data', (chunk: Buffer) => {
+    if (stopped) return;
+    onData();
+    try {
+      lines.push(chunk);
+    } catch (e) {
+      fail(e);
+    }
+  });
+  // Before the channel's own end handling (registered later): the held-back tail goes out first.
+  src.once('end', () => {
+    if (stopped) return;
+    try {
+      lines.flush();
+    } catch (e) {
+      fail(e);
     }
   });
 }
@@ -290,6 +342,14 @@ export class SessionChannel {
       this.#sftpCommand = cmd;
       this.#sftpDecision = d;
     }
+    if (d.effect === 'allow' && kind === 'subsystem' && s.masker.active) {
+      // sftp and other subsystems carry file contents and binary data: nothing to mask them with.
+      const err = new GatehouseError('ERR_MASKING_FAILED', `${cmd.channel === 'sftp' ? 'sftp' : `the ${arg ?? ''} subsystem`} cannot be inspected for masking; it is refused while this session masks output`);
+      s.record({ type: 'statement', command: cmd, decision: { effect: 'deny', rule: d.rule, reason: err.message, code: err.code } });
+      this.#say(errorText(err));
+      await this.#finish({ code: EXIT_REFUSED });
+      return;
+    }
     s.record({ type: 'statement', command: cmd, decision: d });
     if (d.effect !== 'allow' || this.#finished) {
       if (d.effect === 'deny') this.#say(denialText(d));
@@ -388,9 +448,23 @@ export class SessionChannel {
     // agent → target
     relay(ch, up, inTap, tapFailed, touch);
     ch.once('end', () => up.end());
-    // target → agent
-    relay(up, ch, outTap, tapFailed, touch);
-    relay(up.stderr, ch.stderr, errTap, tapFailed, touch);
+    // target → agent: as it comes, or masked a line at a time when the session masks
+    if (s.masker.active && (kind === 'exec' || kind === 'shell')) {
+      const maskFailed = (e: unknown): void => {
+        const err = toGatehouseError(e, 'ERR_MASKING_FAILED');
+        host.logger.info({ err: err.toJSON() }, 'ssh channel ended: its output could not be masked');
+        s.record({ type: 'error', code: err.code, message: err.message });
+        this.#say(errorText(err));
+        up.close();
+        void this.#finish({ code: EXIT_GATEWAY });
+      };
+      const mask = (text: string): string => s.masker.maskText(text);
+      maskedRelay(up, ch, mask, outTap, maskFailed, touch);
+      maskedRelay(up.stderr, ch.stderr, mask, errTap, maskFailed, touch);
+    } else {
+      relay(up, ch, outTap, tapFailed, touch);
+      relay(up.stderr, ch.stderr, errTap, tapFailed, touch);
+    }
 
     let exit: { code?: number; signal?: string; dump?: boolean; desc?: string } | undefined;
     up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
