@@ -25,7 +25,7 @@ import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { SessionContext } from '../../core/sessions/types.js';
 import { LineMasker } from '../line-masking.js';
-import { StreamRecorder } from '../ssh/recorder.js';
+import { TerminalRecording, type StreamRecorder } from '../ssh/recorder.js';
 
 /** The channel protocols Gatehouse proxies, best first. */
 export const CHANNEL_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
@@ -233,36 +233,16 @@ function toBuffer(data: RawData): Buffer {
  * streams): stdin as input, stdout and stderr as output (one recorder with a terminal, where stderr
  * is part of stdout), resizes, and the final Status.
  */
-export class ExecRecording {
-  readonly input: StreamRecorder;
-  readonly stdout: StreamRecorder;
-  readonly stderr: StreamRecorder;
-  readonly #session: SessionContext;
-  readonly #recorders: StreamRecorder[] = [];
-
+export class ExecRecording extends TerminalRecording {
   constructor(session: SessionContext, tty: boolean) {
-    this.#session = session;
-    const limit = tty ? TTY_RECORD_LIMIT : EXEC_RECORD_LIMIT;
-    const recorder = (type: 'input' | 'output', what: string): StreamRecorder => {
-      const r = new StreamRecorder({
-        limit,
-        emit: (data) => session.record({ type, data }),
-        onTruncated: (n) => session.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
-        onBinary: (n) => session.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
-      });
-      this.#recorders.push(r);
-      return r;
-    };
-    this.input = recorder('input', 'input');
-    this.stdout = recorder('output', 'output');
-    this.stderr = tty ? this.stdout : recorder('output', 'stderr');
+    super(session, { limit: tty ? TTY_RECORD_LIMIT : EXEC_RECORD_LIMIT, tty });
   }
 
   /** A resize message (`{"Width":…,"Height":…}`); a malformed one is not recorded (the kubelet ignores it too). */
   resize(json: Buffer): void {
     try {
       const r = JSON.parse(json.toString('utf8')) as { Width?: unknown; Height?: unknown };
-      if (typeof r.Width === 'number' && typeof r.Height === 'number') this.#session.record({ type: 'resize', cols: r.Width, rows: r.Height });
+      if (typeof r.Width === 'number' && typeof r.Height === 'number') this.session.record({ type: 'resize', cols: r.Width, rows: r.Height });
     } catch {
       // not recorded
     }
@@ -270,12 +250,8 @@ export class ExecRecording {
 
   /** The final Status of the error channel: noted, and its exit code returned. */
   status(payload: Buffer): number | undefined {
-    if (payload.length > 0) this.#session.record({ type: 'note', message: `exec status: ${payload.toString('utf8').slice(0, 500)}` });
+    if (payload.length > 0) this.session.record({ type: 'note', message: `exec status: ${payload.toString('utf8').slice(0, 500)}` });
     return exitCodeOf(payload);
-  }
-
-  close(): void {
-    for (const r of this.#recorders) r.close();
   }
 }
 

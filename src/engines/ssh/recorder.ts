@@ -15,6 +15,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
+import type { SessionContext } from '../../core/sessions/types.js';
 
 export const FLUSH_MS = 50;
 export const FLUSH_BYTES = 16 * 1024;
@@ -173,5 +174,41 @@ export class StreamRecorder {
 
   get recordedBytes(): number {
     return this.#bytes;
+  }
+}
+
+/**
+ * The recording of one terminal — an SSH exec or shell channel, a Kubernetes exec or attach: stdin
+ * as input, stdout and stderr as output (one recorder when there is a terminal, which merges stderr
+ * into stdout), each stopping after `limit` bytes with a note, binary output noted as a count.
+ */
+export class TerminalRecording {
+  readonly input: StreamRecorder;
+  readonly stdout: StreamRecorder;
+  readonly stderr: StreamRecorder;
+  protected readonly session: SessionContext;
+  readonly #recorders: StreamRecorder[] = [];
+
+  constructor(session: SessionContext, o: { limit: number; tty: boolean }) {
+    this.session = session;
+    const { limit } = o;
+    const recorder = (type: 'input' | 'output', what: string): StreamRecorder => {
+      const r = new StreamRecorder({
+        limit,
+        emit: (data) => session.record({ type, data }),
+        onTruncated: (n) => session.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
+        onBinary: (n) => session.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
+      });
+      this.#recorders.push(r);
+      return r;
+    };
+    this.input = recorder('input', 'input');
+    this.stdout = recorder('output', 'output');
+    this.stderr = o.tty ? this.stdout : recorder('output', 'stderr');
+  }
+
+  /** Flushes and stops every recorder (idempotent). */
+  close(): void {
+    for (const r of this.#recorders) r.close();
   }
 }

@@ -24,7 +24,7 @@ import type { CommandDecision } from '../../core/policy/types.js';
 import type { SessionContext } from '../../core/sessions/types.js';
 import { LineMasker } from '../line-masking.js';
 import { denialText, errorText, exitFor, EXIT_GATEWAY, EXIT_REFUSED } from './messages.js';
-import { StreamRecorder } from './recorder.js';
+import { TerminalRecording } from './recorder.js';
 import { describeSftp, SftpAuditor, type SftpOperation } from './sftp-audit.js';
 
 /** Per channel and direction, terminal recording stops after this many bytes (shells). */
@@ -170,7 +170,7 @@ export class SessionChannel {
   #kind: Kind | undefined;
   #finished = false;
   #gone = false;
-  readonly #recorders: StreamRecorder[] = [];
+  #recording: TerminalRecording | undefined;
   #sftp: SftpAuditor | undefined;
   #sftpCommand: SshCommand | undefined;
   #sftpDecision: CommandDecision | undefined;
@@ -417,20 +417,9 @@ export class SessionChannel {
       inTap = (c) => this.#audit(audit.client(c));
       outTap = (c) => this.#audit(audit.server(c));
     } else if (kind === 'exec' || kind === 'shell') {
-      const limit = kind === 'shell' ? SHELL_RECORD_LIMIT : EXEC_RECORD_LIMIT;
-      const rec = (type: 'input' | 'output', what: string): StreamRecorder => {
-        const r = new StreamRecorder({
-          limit,
-          emit: (data) => s.record({ type, data }),
-          onTruncated: (n) => s.record({ type: 'note', message: `recording of ${what} stopped after ${limit} bytes; ${n} more bytes were not recorded` }),
-          onBinary: (n) => s.record({ type: 'note', message: `${n} bytes of binary ${what} (not recorded)` }),
-        });
-        this.#recorders.push(r);
-        return r;
-      };
-      const input = rec('input', 'input');
-      const output = rec('output', 'output');
-      const errors = this.#pty ? output : rec('output', 'stderr');
+      const rec = new TerminalRecording(s, { limit: kind === 'shell' ? SHELL_RECORD_LIMIT : EXEC_RECORD_LIMIT, tty: this.#pty !== undefined });
+      this.#recording = rec;
+      const { input, stdout: output, stderr: errors } = rec;
       inTap = (c) => input.push(c);
       outTap = (c) => output.push(c);
       errTap = (c) => errors.push(c);
@@ -489,7 +478,7 @@ export class SessionChannel {
     if (this.#finished) return;
     this.#finished = true;
     this.#hold.abort('channel finished');
-    for (const r of this.#recorders) r.close();
+    this.#recording?.close();
     if (this.#sftp) this.#audit(this.#sftp.end());
     const ch = this.#ch;
     if (!ch) return;
@@ -533,7 +522,7 @@ export class SessionChannel {
     this.#closedResolve();
     this.#hold.abort('the client closed the channel');
     if (this.#up) this.#up.close();
-    for (const r of this.#recorders) r.close();
+    this.#recording?.close();
     if (this.#sftp && !this.#finished) this.#audit(this.#sftp.end());
     this.#finished = true;
     this.#host.channelClosed(this);
