@@ -692,30 +692,34 @@ export class KubernetesEngine implements Engine {
       this.#chosen.set(req, ws.protocol);
       this.#wss.handleUpgrade(req, socket, head, (client) => {
         statement(101);
-        const q = new URLSearchParams(rest.split('?')[1] ?? '');
-        const command = q.getAll('command');
-        s.record({ type: 'note', message: `${info.subresource} ${info.namespace}/${info.name}${q.get('container') ? ` -c ${q.get('container')}` : ''}${q.get('tty') === 'true' ? ' (tty)' : ''}${command.length ? `: ${JSON.stringify(command)}` : ''}` });
-        const closer = (): void => {
+        const exec = this.#execStarted(s, info, rest, '', () => {
           client.terminate();
           ws.terminate();
-        };
-        this.#closers.add(closer);
-        new ExecProxy({
-          client,
-          upstream: ws,
-          session: s,
-          ended: lease.signal,
-          tty: q.get('tty') === 'true' || q.get('tty') === '1',
-          logger: this.#log,
-          onClose: (r) => {
-            this.#closers.delete(closer);
-            s.record({ type: 'result', tag: r.exitCode === undefined ? r.reason : `exit ${r.exitCode}`, durationMs: Math.round(r.durationMs * 1000) / 1000 });
-            this.#ctx.metrics.commandSeconds.observe({ protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
-            release();
-          },
-        });
+        }, release, t0);
+        new ExecProxy({ client, upstream: ws, session: s, ended: lease.signal, logger: this.#log, ...exec });
       });
     });
+  }
+
+  /**
+   * An exec or attach has started (either transport): a note with what runs where, the closer for
+   * shutdown, and what its end records (the exit code or why it ended, its duration).
+   */
+  #execStarted(s: SessionContext, info: RequestInfo, rest: string, transport: string, closer: () => void, release: () => void, t0: number): { tty: boolean; onClose(r: { exitCode?: number; reason: string; durationMs: number }): void } {
+    const q = new URLSearchParams(rest.split('?')[1] ?? '');
+    const command = q.getAll('command');
+    const tty = q.get('tty') === 'true' || q.get('tty') === '1';
+    s.record({ type: 'note', message: `${info.subresource} ${info.namespace}/${info.name}${q.get('container') ? ` -c ${q.get('container')}` : ''}${tty ? ' (tty)' : ''}${transport}${command.length ? `: ${JSON.stringify(command)}` : ''}` });
+    this.#closers.add(closer);
+    return {
+      tty,
+      onClose: (r) => {
+        this.#closers.delete(closer);
+        s.record({ type: 'result', tag: r.exitCode === undefined ? r.reason : `exit ${r.exitCode}`, durationMs: Math.round(r.durationMs * 1000) / 1000 });
+        this.#ctx.metrics.commandSeconds.observe({ protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
+        release();
+      },
+    };
   }
 
   /** port-forward and other upgrades: relayed as bytes once allowed (neither masked nor recorded). */
@@ -747,30 +751,11 @@ export class KubernetesEngine implements Engine {
   #spdyExec(req: IncomingMessage, socket: Duplex, head: Buffer, lease: Lease, info: RequestInfo, cmd: K8sCommand, d: CommandDecision, route: Route, release: () => void, t0: number, key: string): void {
     const s = lease.session;
     this.#upstreamUpgrade(req, socket, lease, cmd, d, route, release, key, (usock, uhead) => {
-      const q = new URLSearchParams(route.rest.split('?')[1] ?? '');
-      const command = q.getAll('command');
-      s.record({ type: 'note', message: `${info.subresource} ${info.namespace}/${info.name}${q.get('container') ? ` -c ${q.get('container')}` : ''}${q.get('tty') === 'true' || q.get('tty') === '1' ? ' (tty)' : ''} over SPDY/3.1${command.length ? `: ${JSON.stringify(command)}` : ''}` });
-      const closer = (): void => {
+      const exec = this.#execStarted(s, info, route.rest, ' over SPDY/3.1', () => {
         usock.destroy();
         socket.destroy();
-      };
-      this.#closers.add(closer);
-      new SpdyExecProxy({
-        client: socket,
-        upstream: usock,
-        clientHead: head,
-        upstreamHead: uhead,
-        session: s,
-        ended: lease.signal,
-        tty: q.get('tty') === 'true' || q.get('tty') === '1',
-        logger: this.#log,
-        onClose: (r) => {
-          this.#closers.delete(closer);
-          s.record({ type: 'result', tag: r.exitCode === undefined ? r.reason : `exit ${r.exitCode}`, durationMs: Math.round(r.durationMs * 1000) / 1000 });
-          this.#ctx.metrics.commandSeconds.observe({ protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
-          release();
-        },
-      });
+      }, release, t0);
+      new SpdyExecProxy({ client: socket, upstream: usock, clientHead: head, upstreamHead: uhead, session: s, ended: lease.signal, logger: this.#log, ...exec });
     });
   }
 
