@@ -340,3 +340,21 @@ test('kubectl\'s own fallback: the API server refuses the WebSocket exec, the SP
   assert.equal(n.code, 1);
   assert.match(n.stderr, new RegExp(`Error from server \\(Forbidden\\): pods "p" is forbidden: review ${String(review2.id)} was denied by dba-1: not this one`));
 });
+
+test('kubectl attach over SPDY/3.1: stdin reaches the container, its output comes back, recorded', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token());
+  kube.clearRequests();
+  const r = await kubectl(['attach', '-i', 'p'], kc, 'attached over spdy\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'attached\nattached over spdy\n');
+  const ran = kube.execs.at(-1);
+  assert.deepEqual([ran?.transport, ran?.stdin, ran?.stdinClosed], ['SPDY/3.1', 'attached over spdy\n', true]);
+  const up = kube.requests.find((q) => q.path.endsWith('/attach'));
+  assert.deepEqual([up?.method, up?.upgrade, up?.status], ['POST', 'SPDY/3.1', 101]);
+  const events = await until(async () => {
+    const all = (await recordings('kube')).flatMap((x) => x.events);
+    return all.some((e) => e.type === 'input' && String(e.data.data).includes('attached over spdy')) ? all : undefined;
+  }, 'the recording of the attach');
+  assert.ok(events.some((e) => e.type === 'statement' && e.data.command === 'create pods/attach -n x p' && e.data.status === 101), JSON.stringify(events.filter((e) => e.type === 'statement')));
+  assert.ok(events.some((e) => e.type === 'note' && /^attach x\/p( -c app)? over SPDY\/3\.1$/.test(String(e.data.message))), JSON.stringify(events.filter((e) => e.type === 'note')));
+});

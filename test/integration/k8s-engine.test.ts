@@ -440,6 +440,15 @@ test('kubectl exec is held for review, approved through the API, runs, and its t
   assert.match(d.stderr, new RegExp(`Error from server \\(Forbidden\\): pods "p" is forbidden: review ${String(review2.id)} was denied by dba-1: not now`));
 });
 
+test('kubectl attach -i over WebSocket: stdin reaches the container, its output comes back', { skip }, async () => {
+  const kc = await agentKubeconfig(await gw.token(), 'kube-plain');
+  const r = await kubectl(['attach', '-i', 'p'], { kubeconfig: kc, input: 'attached over websocket\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'attached\nattached over websocket\n');
+  const ran = kube.execs.at(-1);
+  assert.deepEqual([ran?.transport, ran?.protocol, ran?.stdin, ran?.command], ['websocket', 'v5.channel.k8s.io', 'attached over websocket\n', ['sh', '-c', 'echo attached; exec cat']]);
+});
+
 test('kubectl exec -i and -it (in a pseudo-terminal): stdin, exit codes, resizes, all recorded', { skip }, async () => {
   const kc = await agentKubeconfig(await gw.token(), 'kube-plain');
   const r = await kubectl(['exec', '-i', 'p', '--', 'cat'], { kubeconfig: kc, input: 'typed line\n' });

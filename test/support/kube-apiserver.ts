@@ -9,8 +9,9 @@
  * status and scale subresources, pod logs (with follow) and exec over WebSocket
  * (`v5.channel.k8s.io`, `v4.channel.k8s.io`) and over SPDY/3.1 (kubectl's protocol before 1.30 and
  * its fallback: `Upgrade: SPDY/3.1`, the `X-Stream-Protocol-Version` negotiated and answered in the
- * `101`, one SPDY stream per `streamtype`; see ./kube-exec.ts). attach and port-forward are not
- * spoken: those answer a `Status`.
+ * `101`, one SPDY stream per `streamtype`; see ./kube-exec.ts). attach is served like exec (no
+ * container runs here, so each attach starts the container's own command, by default an echo of
+ * its stdin); port-forward is not spoken: it answers a `Status`.
  *
  * Every request is recorded (`requests`) with its headers, authenticated and impersonated user,
  * request info and response code, so tests can assert what reached the upstream.
@@ -1064,6 +1065,12 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
   }
 
   // ------------------------------------------------------------------------------- logs
+  function attachCommand(pod: Obj, container: string): string[] {
+    const spec = (Array.isArray(o(pod.spec).containers) ? (o(pod.spec).containers as Json[]) : []).map(o).find((c) => str(c.name) === container) ?? {};
+    const argv = [...(Array.isArray(spec.command) ? spec.command : []), ...(Array.isArray(spec.args) ? spec.args : [])].map((x) => String(x));
+    return argv.length > 0 ? argv : ['sh', '-c', 'echo attached; exec cat'];
+  }
+
   function containerOf(pod: Obj, requested: string | undefined, what: string): string {
     const names = (Array.isArray(o(pod.spec).containers) ? (o(pod.spec).containers as Json[]) : []).map((c) => str(o(c).name));
     const name = str(meta(pod).name);
@@ -1151,12 +1158,15 @@ export async function startKubeStandIn(options: KubeStandInOptions = {}): Promis
       if (!info.isResourceRequest) return fail(notFound(info.path));
       const t = resolveType(info);
       if (t.resource !== 'pods' || !['exec', 'attach', 'portforward'].includes(info.subresource)) return fail(badRequestStatus('the stand-in upgrades only pods/exec'));
-      if (info.subresource !== 'exec') return fail(badRequestStatus(`pods/${info.subresource} is not supported by the stand-in`));
+      if (info.subresource === 'portforward') return fail(badRequestStatus(`pods/${info.subresource} is not supported by the stand-in`));
       const spdy = rec.upgrade.toLowerCase() === 'spdy/3.1';
       if (!spdy && rec.upgrade.toLowerCase() !== 'websocket') return fail(badRequestStatus(`${rec.upgrade} is not supported by the stand-in: use WebSocket or SPDY/3.1 (${execProtocols.join(', ')})`));
       const pod = existing(t, info.namespace, info.name);
       const container = containerOf(pod, query.get('container')?.[0], 'exec');
-      const command = query.get('command') ?? [];
+      // attach: the stand-in has no running containers, so each attach starts the container's own
+      // command (`command` + `args` of its spec, else an echo of what it reads) — stdin, output and
+      // the exit Status then flow exactly as for exec.
+      const command = info.subresource === 'attach' ? attachCommand(pod, container) : query.get('command') ?? [];
       if (command.length === 0) return fail(badRequestStatus('you must specify at least 1 command'));
       const flag = (k: string): boolean => {
         const v = query.get(k)?.[0];
