@@ -4,7 +4,7 @@ import { constants, createDeflate, createInflate, deflateSync, inflateSync } fro
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import {
-  FLAG_FIN, FLAG_UNIDIRECTIONAL, GOAWAY, HEADERS, HeaderDeflater, MAX_COMPRESSED_HEADERS, MAX_CONTROL_FRAME, MAX_DATA_FRAME, PING, RST_STREAM, SETTINGS,
+  FLAG_FIN, FLAG_UNIDIRECTIONAL, GOAWAY, HEADERS, HeaderDeflater, MAX_COMPRESSED_HEADERS, MAX_HEADER_BLOCKS, MAX_CONTROL_FRAME, MAX_DATA_FRAME, PING, RST_STREAM, SETTINGS,
   SPDY_DICTIONARY, SYN_REPLY, SYN_STREAM, SpdyEncoder, SpdyParser, WINDOW_UPDATE, decodeHeaderBlock, encodeHeaderBlock, headerValue, type SpdyFrame, type SpdyHeaders,
 } from '../../src/engines/kubernetes/spdy.js';
 import { checkSplits, chunks, cleanProtocolError, mutate, mutation, throwsProtocol } from '../support/codec.js';
@@ -259,4 +259,11 @@ test('fuzz: valid streams parse the same whatever the chunking; mutated ones yie
     }),
     { numRuns: RUNS },
   );
+});
+
+test('header blocks are bounded in number per connection direction (each re-inflates the ones before it)', () => {
+  const enc = new SpdyEncoder();
+  const p = new SpdyParser();
+  for (let i = 0; i < MAX_HEADER_BLOCKS; i++) p.push(enc.synStream({ streamId: 2 * i + 1, headers: [['streamtype', 'stdout']] }));
+  throwsProtocol(() => p.push(enc.synStream({ streamId: 2 * MAX_HEADER_BLOCKS + 1, headers: [['streamtype', 'stdout']] })), /more than 32 SPDY header blocks on this connection/);
 });

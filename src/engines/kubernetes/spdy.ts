@@ -49,6 +49,11 @@ export const MAX_CONTROL_FRAME = 64 * 1024;
 export const MAX_COMPRESSED_HEADERS = 256 * 1024;
 /** Decompressed header bytes per direction, over the whole connection. */
 export const MAX_INFLATED_HEADERS = 1024 * 1024;
+/**
+ * Header blocks (SYN_STREAM, SYN_REPLY, HEADERS) per direction of a connection. An exec or attach
+ * opens at most five streams (error, stdin, stdout, stderr, resize) and gets a reply to each.
+ */
+export const MAX_HEADER_BLOCKS = 32;
 
 /** Name/value pairs in wire order; a value may hold several values separated by NUL. */
 export type SpdyHeaders = [name: string, value: string][];
@@ -166,6 +171,9 @@ export class HeaderInflater {
 
   inflate(block: Buffer): Buffer {
     if (block.length === 0) throw new ProtocolError('empty compressed SPDY header block');
+    // Each block re-inflates everything before it: the count bounds that work (many tiny blocks
+    // would otherwise make it quadratic, on the event loop).
+    if (this.#chunks.length >= MAX_HEADER_BLOCKS) throw new ProtocolError(`more than ${MAX_HEADER_BLOCKS} SPDY header blocks on this connection`);
     this.#compressed += block.length;
     if (this.#compressed > MAX_COMPRESSED_HEADERS) throw new ProtocolError(`SPDY header blocks exceed ${MAX_COMPRESSED_HEADERS} compressed bytes on this connection`);
     this.#chunks.push(Buffer.from(block));
