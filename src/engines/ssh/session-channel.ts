@@ -171,6 +171,8 @@ export class SessionChannel {
   #finished = false;
   #gone = false;
   #recording: TerminalRecording | undefined;
+  /** The target's exit-status or exit-signal (RFC 4254 §6.10), once it has come. */
+  #upExit: { code?: number; signal?: string; dump?: boolean; desc?: string } | undefined;
   #sftp: SftpAuditor | undefined;
   #sftpCommand: SshCommand | undefined;
   #sftpDecision: CommandDecision | undefined;
@@ -394,7 +396,15 @@ export class SessionChannel {
     const agent = this.#agent && this.#host.agentAllowed() ? { agentForward: true } : {};
     const pty = this.#pty ? { rows: this.#pty.rows, cols: this.#pty.cols, width: this.#pty.width, height: this.#pty.height, term: this.#pty.term, modes: this.#pty.modes } : undefined;
     return new Promise((resolve, reject) => {
-      const cb = (err: Error | undefined, stream: ssh2.ClientChannel): void => (err ? reject(err) : resolve(stream));
+      const cb = (err: Error | undefined, stream: ssh2.ClientChannel): void => {
+        if (err) return reject(err);
+        // Now, not after the await: a fast command's exit-status can arrive in the same read as
+        // the channel's confirmation, and ssh2 emits it before any continuation of ours runs.
+        stream.once('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
+          this.#upExit = code === null || code === undefined ? { signal: signal ?? 'SIGKILL', dump: dump === true, desc: desc ?? '' } : { code };
+        });
+        resolve(stream);
+      };
       try {
         if (kind === 'exec') up.exec(arg ?? '', { ...env, ...agent, ...(pty ? { pty } : {}) }, cb);
         else if (kind === 'shell') up.shell(pty ?? false, { ...env, ...agent }, cb);
@@ -455,14 +465,10 @@ export class SessionChannel {
       relay(up.stderr, ch.stderr, errTap, tapFailed, touch);
     }
 
-    let exit: { code?: number; signal?: string; dump?: boolean; desc?: string } | undefined;
-    up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
-      exit = code === null || code === undefined ? { signal: signal ?? 'SIGKILL', dump: dump === true, desc: desc ?? '' } : { code };
-    });
     up.on('error', () => undefined);
     const ended = (r: Readable): Promise<void> => (r.readableEnded ? Promise.resolve() : new Promise((resolve) => r.once('end', resolve)));
-    const closed = new Promise<void>((resolve) => up.once('close', () => resolve()));
-    void Promise.all([closed, ended(up), ended(up.stderr)]).then(() => this.#finish(exit));
+    const closed = up.closed ? Promise.resolve() : new Promise<void>((resolve) => up.once('close', () => resolve()));
+    void Promise.all([closed, ended(up), ended(up.stderr)]).then(() => this.#finish(this.#upExit));
   }
 
   #audit(ops: SftpOperation[]): void {
