@@ -18,6 +18,7 @@ import { DEV_AUDIENCE, Gateway } from '../../src/gateway.js';
 import { startTestIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { freePort } from '../support/net.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+export { until } from '../support/client.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -192,15 +193,6 @@ export function psql(env: NodeJS.ProcessEnv, sql: string): Promise<{ status: num
   });
 }
 
-export async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Screenshots go to $SCREENSHOT_DIR (`npm run screenshots` sets docs/images), else a temp folder. */
 export async function screenshotDir(): Promise<string> {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { until } from '../support/client.js';
 
 const POLICY = `policies:
   - name: agents
@@ -34,15 +35,6 @@ interface Hook {
   headers: IncomingMessage['headers'];
 }
 
-async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('approvals through the PostgreSQL engine', () => {
   let gw: TestGateway;

@@ -13,13 +13,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import YAML from 'yaml';
 import { SpdyEncoder } from '../../src/engines/kubernetes/spdy.js';
 import { startKubeStandIn, type KubeStandIn, type Obj } from '../support/kube-apiserver.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
+import { KUBECTL, kubectl as runKubectl, writeAgentKubeconfig, type KubectlRun } from '../support/kubectl.js';
+import { until } from '../support/client.js';
 
-const KUBECTL = '/usr/bin/kubectl';
 const skip = !existsSync(KUBECTL);
 const SA_TOKEN = 'gatehouse-service-account-token';
 
@@ -43,13 +43,6 @@ const POLICY = `policies:
       - { effect: mask, detectors: [api_key] }
 `;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 let kube: KubeStandIn;
 /** An API server whose exec speaks only v4.channel.k8s.io: kubectl's WebSocket attempt (v5) fails there. */
 let kubeV4: KubeStandIn;
@@ -60,39 +53,13 @@ let port: number;
 let kubeconfigs = 0;
 
 /** kubectl on SPDY: neither exec nor port-forward tries a WebSocket first (unless `websocketFirst`). */
-function kubectl(args: string[], kubeconfig: string, input?: string, killAfterMs = 20_000, websocketFirst = false): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const child = spawn(KUBECTL, args, {
-      env: { KUBECONFIG: kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin', ...(websocketFirst ? {} : { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false', KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const hard = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(hard);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-    child.stdin.end(input ?? '');
-  });
+function kubectl(args: string[], kubeconfig: string, input?: string, killAfterMs = 20_000, websocketFirst = false): Promise<KubectlRun> {
+  const env: Record<string, string> = websocketFirst ? {} : { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false', KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' };
+  return runKubectl(args, { kubeconfig, home: dir, env, killAfterMs, ...(input === undefined ? {} : { input }) });
 }
 
-async function agentKubeconfig(token: string, connection = 'kube'): Promise<string> {
-  const file = join(dir, `kubeconfig-${++kubeconfigs}`);
-  const doc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'gatehouse', cluster: { server: `https://127.0.0.1:${port}/k8s/${connection}`, 'certificate-authority-data': Buffer.from(cert.cert).toString('base64') } }],
-    users: [{ name: 'agent', user: { token } }],
-    contexts: [{ name: 'gatehouse', context: { cluster: 'gatehouse', user: 'agent', namespace: 'x' } }],
-    'current-context': 'gatehouse',
-  };
-  await writeFile(file, YAML.stringify(doc), { mode: 0o600 });
-  return file;
+function agentKubeconfig(token: string, connection = 'kube'): Promise<string> {
+  return writeAgentKubeconfig(join(dir, `kubeconfig-${++kubeconfigs}`), { server: `https://127.0.0.1:${port}/k8s/${connection}`, caPem: cert.cert, token });
 }
 
 async function api<T>(path: string): Promise<T> {
@@ -102,15 +69,6 @@ async function api<T>(path: string): Promise<T> {
   return (path.endsWith('/asciicast') ? text : JSON.parse(text)) as T;
 }
 
-async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 type Event = { type: string; data: Record<string, unknown> };
 

@@ -19,8 +19,9 @@ import type { RequestInfo } from '../../src/engines/kubernetes/request-info.js';
 import { startKubeStandIn, type KubeStandIn, type KubeStandInOptions, type Obj } from '../support/kube-apiserver.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
+import { KUBECTL, kubectl as runKubectl, writeAgentKubeconfig, type KubectlOptions, type KubectlRun } from '../support/kubectl.js';
+import { until } from '../support/client.js';
 
-const KUBECTL = '/usr/bin/kubectl';
 const skip = !existsSync(KUBECTL);
 /** The stand-in authenticates Gatehouse (the connection's credentials) with this token. */
 const GATEHOUSE_SA_TOKEN = 'gatehouse-service-account-token';
@@ -50,22 +51,8 @@ const POLICY = `policies:
       - { effect: allow, k8s: { verbs: [get, list, watch], resources: [pods, pods/log] } }
 `;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  /** stdout as bytes */
-  raw: Buffer;
-  stderr: string;
-  ms: number;
-}
-
-interface RunOptions {
-  kubeconfig: string;
-  input?: string;
-  killAfterMs?: number;
-  until?: (stdout: string) => boolean;
-  onStart?: () => void;
-}
+type Run = KubectlRun;
+type RunOptions = Omit<KubectlOptions, 'home'>;
 
 let kube: KubeStandIn;
 /** A second stand-in that speaks only the older v4.channel.k8s.io exec protocol. */
@@ -83,46 +70,12 @@ let intercept: KubeStandInOptions['intercept'];
 const connYaml = (name: string, extra = ''): string => `  - { name: ${name}, type: kubernetes, target: "${kube.url}", token: "${GATEHOUSE_SA_TOKEN}", tls: { ca: "${caFile}" }${extra} }`;
 
 function kubectl(args: string[], opts: RunOptions): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const child = spawn(KUBECTL, args, {
-      env: { KUBECONFIG: opts.kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const raw: Buffer[] = [];
-    const hard = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 20_000);
-    child.stdout.on('data', (d: Buffer) => {
-      raw.push(d);
-      stdout += d.toString();
-      if (opts.until?.(stdout)) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(hard);
-      resolve({ code, stdout, raw: Buffer.concat(raw), stderr, ms: Date.now() - t0 });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-    opts.onStart?.();
-  });
+  return runKubectl(args, { ...opts, home: dir });
 }
 
 /** A kubeconfig for the agent: the gateway's URL for `connection`, its CA, the token. */
-async function agentKubeconfig(token: string, connection = 'kube', namespace = 'x'): Promise<string> {
-  const file = join(dir, `kubeconfig-${++kubeconfigs}`);
-  const doc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'gatehouse', cluster: { server: `https://127.0.0.1:${port}/k8s/${connection}`, 'certificate-authority-data': Buffer.from(cert.cert).toString('base64') } }],
-    users: [{ name: 'agent', user: { token } }],
-    contexts: [{ name: 'gatehouse', context: { cluster: 'gatehouse', user: 'agent', namespace } }],
-    'current-context': 'gatehouse',
-  };
-  await writeFile(file, YAML.stringify(doc), { mode: 0o600 });
-  return file;
+function agentKubeconfig(token: string, connection = 'kube', namespace = 'x'): Promise<string> {
+  return writeAgentKubeconfig(join(dir, `kubeconfig-${++kubeconfigs}`), { server: `https://127.0.0.1:${port}/k8s/${connection}`, caPem: cert.cert, token, namespace });
 }
 
 async function api(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: () => unknown }> {
@@ -135,15 +88,6 @@ async function api(token: string, method: string, path: string, body?: unknown):
   return { status: r.status, text, json: () => JSON.parse(text) as unknown };
 }
 
-async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const pod = (name: string, ns: string): Obj => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } });
 

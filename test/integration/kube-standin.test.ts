@@ -6,62 +6,25 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { KUBECTL, kubectl as runKubectl, type KubectlOptions, type KubectlRun } from '../support/kubectl.js';
 import { makeClientCertificate, startKubeStandIn, type KubeStandIn, type Obj } from '../support/kube-apiserver.js';
 
-const KUBECTL = '/usr/bin/kubectl';
 const hasKubectl = existsSync(KUBECTL);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  kubeconfig?: string;
-  input?: string;
-  /** Kill kubectl after this many ms (streaming commands). */
-  killAfterMs?: number;
-  /** Kill kubectl as soon as stdout satisfies this. */
-  until?: (stdout: string) => boolean;
-  onStart?: () => void;
-  /** Extra environment for kubectl. */
-  env?: Record<string, string>;
-}
+type Run = KubectlRun;
+type RunOptions = Partial<Omit<KubectlOptions, 'home'>>;
 
 let kube: KubeStandIn;
 let dir: string;
 let kubeconfig: string;
 
 function kubectl(args: string[], opts: RunOptions = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KUBECTL, ['--request-timeout=10s', ...args], {
-      env: { KUBECONFIG: opts.kubeconfig ?? kubeconfig, HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const hard = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 15_000);
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (opts.until?.(stdout)) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(hard);
-      resolve({ code, stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-    opts.onStart?.();
-  });
+  return runKubectl(['--request-timeout=10s', ...args], { killAfterMs: 15_000, ...opts, kubeconfig: opts.kubeconfig ?? kubeconfig, home: dir });
 }
 
 const pod = (name: string, ns: string): Obj => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } });

@@ -8,6 +8,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ExecOptions } from 'ssh2';
+export { until } from '../support/client.js';
 
 export interface CliResult {
   status: number | null;
@@ -127,12 +128,3 @@ export function exec(c: ssh2.Client, command: string, opts: ExecOptions = {}, st
   });
 }
 
-export async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

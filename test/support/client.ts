@@ -42,12 +42,12 @@ export async function rejection<T = Error & { code?: string; detail?: string; hi
   throw new Error('expected a rejection');
 }
 
-/** Polls `f` every 50 ms until it returns something other than undefined; fails after `ms`. */
-export async function until<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
+/** Polls `f` every 50 ms until it returns something other than undefined or false; fails after `ms`. */
+export async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await f();
-    if (v !== undefined) return v;
+    if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
